@@ -1,0 +1,140 @@
+"""Shared fixtures: real backends for every test that needs a store.
+
+- `database_url`: each test that asks for it runs twice, on SQLite and on a real
+  PostgreSQL (a database created for this test session, migrated with Alembic,
+  emptied before each test).
+- `hot_state`: each test runs twice, in-process and on a real Redis (keys under a
+  namespace of their own, removed afterwards).
+
+The servers come from SECGATE_TEST_DATABASE_URL (an admin URL to a PostgreSQL that
+may create databases) and SECGATE_TEST_REDIS_URL; `make test` starts them when they
+are missing. A missing server is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from secgate.hotstate.memory import MemoryHotState
+from secgate.hotstate.protocol import HotState
+from secgate.hotstate.redis import RedisHotState
+from secgate.settings import Settings
+from secgate.storage.db import SessionFactory, create_engine, session_factory
+from secgate.storage.migrate import upgrade
+from secgate.storage.models import Base
+
+PG_ADMIN_URL = os.environ.get(
+    "SECGATE_TEST_DATABASE_URL", "postgresql+asyncpg://postgres:postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("SECGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+GEOIP_FIXTURES = SHARED / "fixtures" / "geoip"
+
+
+async def _pg_admin(sql: str) -> None:
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session."""
+    name = f"secgate_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("sqlite") / "secgate.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The URL of an empty, migrated database; the test runs once on each backend."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(fixture)
+    asyncio.run(_empty_tables(url))
+    return url
+
+
+async def _empty_tables(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    await conn.execute(text(f"DELETE FROM {table}"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def db_sessions(db_engine: AsyncEngine) -> SessionFactory:
+    return session_factory(db_engine)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def hot_state(request: pytest.FixtureRequest) -> AsyncIterator[HotState]:
+    """An empty hot state; the test runs once in-process and once on a real Redis."""
+    namespace = f"secgate-test-{uuid.uuid4().hex[:12]}"
+    if request.param == "memory":
+        memory = MemoryHotState(namespace=namespace, redelivery_after_s=0.3)
+        yield memory
+        await memory.close()
+        return
+    redis_state = RedisHotState.from_url(REDIS_URL, namespace=namespace, redelivery_after_s=0.3)
+    try:
+        await redis_state.ping()
+        yield redis_state
+    finally:
+        await redis_state.delete_namespace()
+        await redis_state.close()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for a test app: a private var/ dir and a fixed secret key."""
+
+    def make(**changes: object) -> Settings:
+        base = Settings(
+            var_dir=tmp_path / "var",
+            secret_key="test-secret-key-" + "x" * 32,
+            geoip_db=GEOIP_FIXTURES / "GeoIP2-City-Test.mmdb",
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+        )
+        return replace(base, **changes)  # type: ignore[arg-type]
+
+    return make
