@@ -8,6 +8,7 @@ from aiohttp import web
 
 from secgate import appkeys
 from secgate.alerts import routes as alert_routes
+from secgate.alerts.store import AlertSink
 from secgate.hotstate.factory import open_hot_state
 from secgate.ops import health, metrics, openapi
 from secgate.settings import Settings
@@ -28,6 +29,7 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.METRICS] = metrics.Metrics()
     app.cleanup_ctx.append(_durable_store)
     app.cleanup_ctx.append(_hot_state)
+    app.cleanup_ctx.append(_alert_sink)
 
     health.setup_routes(app)
     metrics.setup_routes(app)
@@ -49,3 +51,11 @@ async def _hot_state(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.HOT_STATE] = hot
     yield
     await hot.close()
+
+
+async def _alert_sink(app: web.Application) -> AsyncIterator[None]:
+    # Needs both stores, so it comes after them.
+    app[appkeys.ALERTS] = AlertSink(
+        app[appkeys.DB_SESSIONS], app[appkeys.HOT_STATE], app[appkeys.SETTINGS]
+    )
+    yield

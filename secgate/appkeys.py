@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from secgate.alerts.store import AlertSink
 from secgate.hotstate.protocol import HotState
-from secgate.ops.metrics import Metrics
 from secgate.settings import Settings
 from secgate.storage.db import SessionFactory
+
+if TYPE_CHECKING:
+    # Only for typing: secgate.ops.metrics reads its key from this module.
+    from secgate.ops.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
 DB_ENGINE = web.AppKey("db_engine", AsyncEngine)
 DB_SESSIONS = web.AppKey("db_sessions", SessionFactory)
 HOT_STATE = web.AppKey("hot_state", HotState)
-METRICS = web.AppKey("metrics", Metrics)
+ALERTS = web.AppKey("alerts", AlertSink)
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")

@@ -39,6 +39,8 @@ class Settings:
     # HTTP
     max_body_bytes: int = 1024 * 1024
     shutdown_timeout_s: float = 30.0
+    # /healthz waits this long for each store, so that a hung store cannot hang the probe.
+    health_check_timeout_s: float = 2.0
     log_level: str = "INFO"
 
     # Passwords: argon2id parameters (RFC 9106 "second recommended" option).

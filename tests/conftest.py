@@ -124,6 +124,13 @@ async def hot_state(request: pytest.FixtureRequest) -> AsyncIterator[HotState]:
         await redis_state.close()
 
 
+@pytest.fixture(params=["memory", "redis"])
+def hot_state_url(request: pytest.FixtureRequest) -> str | None:
+    """SECGATE_REDIS_URL for an app under test: unset (in-process hot state) or the
+    test Redis; the test runs once with each."""
+    return None if request.param == "memory" else REDIS_URL
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """Settings for a test app: a private var/ dir and a fixed secret key."""

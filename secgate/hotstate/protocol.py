@@ -5,7 +5,9 @@ only) and `redis.RedisHotState` (several gateway processes). One contract suite 
 `tests/hotstate/test_contract.py` runs against both.
 
 Durations are float seconds everywhere; keys and channel/queue names are plain
-strings that each implementation prefixes with its namespace.
+strings (Redis keeps them under its namespace). Counters, rate limits, keys, channels
+and queues are separate: one name used by two of them is two things. Every method
+raises `HotStateUnavailable` when the store does not answer.
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ class HotState(Protocol):
 
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]:
         """`async with hot.subscribe(ch) as sub: async for msg in sub: ...`
-        Messages published after the `async with` is entered are delivered in order."""
+        Messages published after the `async with` is entered are delivered in order;
+        once it is left, the iteration ends."""
         ...
 
     # -- durable work queue --------------------------------------------------

@@ -73,7 +73,9 @@ def error_response(
         body["request_id"] = request_id
     return web.Response(
         status=status,
-        text=json.dumps(body, ensure_ascii=False),
+        # ASCII output (non-ASCII as \u escapes) always encodes, even when a description
+        # quotes hostile input such as a lone surrogate.
+        text=json.dumps(body),
         content_type="application/json",
         headers=headers,
     )
@@ -86,21 +88,25 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return error_response(
-            exc.status, exc.code, exc.description,
-            request_id=request_id, headers=exc.headers, extra=exc.extra,
+            exc.status,
+            exc.code,
+            exc.description,
+            request_id=request_id,
+            headers=exc.headers,
+            extra=exc.extra,
         )
     except web.HTTPException as exc:
         if exc.status < 400:  # redirects and the like pass through untouched
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
-        return error_response(
-            exc.status, code, exc.reason, request_id=request_id, headers=headers
-        )
+        return error_response(exc.status, code, exc.reason, request_id=request_id, headers=headers)
     except Exception:
         # The details go to the log, with the request id, and never to the client.
         log.exception("unhandled error", extra={"path": request.path})
         return error_response(
-            500, "internal_error", "internal error; quote the request id to support",
+            500,
+            "internal_error",
+            "internal error; quote the request id to support",
             request_id=request_id,
         )

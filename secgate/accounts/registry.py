@@ -1,0 +1,199 @@
+"""Accounts and what belongs to them: creating, finding, sender IDs, API allowlist.
+
+Plain async functions over an AsyncSession, knowing nothing of HTTP or the command
+line. They add and change rows and flush; the caller commits. Bad input raises an
+AccountError subclass whose message can be shown to the operator as it is.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+
+import phonenumbers
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from secgate.auth.passwords import PasswordHasher
+from secgate.sms.numbers import InvalidNumber, normalize_msisdn
+from secgate.storage.models import Account, Role, SenderId
+
+USERNAME_MAX_CHARS = 64
+PASSWORD_MIN_CHARS = 8
+# Long enough for any passphrase or generated secret; bounds the work one login costs.
+PASSWORD_MAX_CHARS = 1024
+# The balance column is a signed 64-bit integer.
+BALANCE_MAX = 2**63 - 1
+
+# ASCII only: look-alike letters from other scripts ("аdmin" with a Cyrillic "а")
+# would otherwise make two accounts that people cannot tell apart.
+_USERNAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._@-]{{0,{USERNAME_MAX_CHARS - 1}}}")
+# Alphanumeric originators are at most 11 characters (GSM 03.40), and operators take
+# only ASCII letters, digits, space, "." and "-" in them.
+_SENDER_ID = re.compile(r"[A-Za-z0-9.-]([A-Za-z0-9 .-]{0,9}[A-Za-z0-9.-])?")
+
+
+class AccountError(Exception):
+    """A request about accounts that cannot be carried out; the message says why."""
+
+
+class InvalidField(AccountError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class AccountExists(AccountError):
+    pass
+
+
+class AccountNotFound(AccountError):
+    pass
+
+
+class SenderIdExists(AccountError):
+    pass
+
+
+def username_key(username: str) -> str:
+    """The form usernames are unique and looked up in: "Admin" and "ａｄｍｉｎ" are one."""
+    return unicodedata.normalize("NFKC", username).casefold()
+
+
+async def find_account(session: AsyncSession, username: str) -> Account | None:
+    key = username_key(username)
+    # Nothing stored can match a key that is not itself a valid username; not asking
+    # the database also keeps NUL bytes and megabyte strings away from it.
+    if not _USERNAME.fullmatch(key):
+        return None
+    return await session.scalar(select(Account).where(Account.username_key == key))
+
+
+async def create_account(
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    *,
+    username: str,
+    password: str,
+    mobile: str,
+    country: str,
+    role: Role = Role.CUSTOMER,
+    balance: int = 0,
+) -> Account:
+    """Add a new account. On AccountExists the session's transaction has been
+    rolled back (the clash may only show when the row is written)."""
+    if not _USERNAME.fullmatch(username):
+        raise InvalidField(
+            "username",
+            f"1 to {USERNAME_MAX_CHARS} characters: letters A-Z, digits, '.', '_', '@' "
+            "or '-', starting with a letter or digit",
+        )
+    if not PASSWORD_MIN_CHARS <= len(password) <= PASSWORD_MAX_CHARS:
+        raise InvalidField(
+            "password", f"must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters long"
+        )
+    country = _country_code(country)
+    try:
+        mobile = normalize_msisdn(mobile, default_region=country)
+    except InvalidNumber as exc:
+        raise InvalidField("mobile", str(exc)) from exc
+    if isinstance(balance, bool) or not 0 <= balance <= BALANCE_MAX:
+        raise InvalidField("balance", f"must be a whole number of credits, 0 to {BALANCE_MAX}")
+    # Checked before hashing so that a clash costs no argon2 work; the unique
+    # constraint below still decides when two requests race.
+    if await find_account(session, username) is not None:
+        raise _exists(username)
+
+    account = Account(
+        username=username,
+        username_key=username_key(username),
+        role=Role(role),
+        password_hash=await hasher.hash(password),
+        mobile=mobile,
+        home_country=country,
+        balance=balance,
+        api_enabled=True,
+        api_ip_allowlist=[],
+        disabled=False,
+    )
+    session.add(account)
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        if await find_account(session, username) is not None:
+            raise _exists(username) from None
+        raise
+    return account
+
+
+async def add_sender_id(session: AsyncSession, *, username: str, sender: str) -> SenderId:
+    """Register a sender ID (case-sensitive, as operators treat them) to an account.
+    On SenderIdExists from a racing registration the transaction has been rolled back."""
+    if not _SENDER_ID.fullmatch(sender):
+        raise InvalidField(
+            "sender",
+            "1 to 11 characters: letters A-Z, digits, space, '.' or '-', "
+            "not starting or ending with a space",
+        )
+    account = await _existing_account(session, username)
+    owner = account.username  # read now: a rollback below expires the account
+    if sender in _sender_names(account):
+        raise _sender_exists(sender, owner)
+    sender_id = SenderId(name=sender)
+    account.sender_ids.append(sender_id)
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Another request registered it meanwhile.
+        await session.rollback()
+        if sender in _sender_names(await _existing_account(session, username)):
+            raise _sender_exists(sender, owner) from None
+        raise
+    return sender_id
+
+
+async def set_api_allowlist(session: AsyncSession, username: str, cidrs: list[str]) -> Account:
+    """Replace the addresses the account's API credentials work from; an empty list
+    opens the API to every address. Entries are stored in canonical form."""
+    networks: list[str] = []
+    for cidr in cidrs:
+        try:
+            network = ipaddress.ip_network(cidr.strip())
+        except ValueError as exc:
+            raise InvalidField("api_ip_allowlist", f"{cidr!r} is not a CIDR: {exc}") from exc
+        if str(network) not in networks:
+            networks.append(str(network))
+    account = await _existing_account(session, username)
+    # A new list, not an in-place change: the JSON column only notices assignment.
+    account.api_ip_allowlist = networks
+    await session.flush()
+    return account
+
+
+async def _existing_account(session: AsyncSession, username: str) -> Account:
+    account = await find_account(session, username)
+    if account is None:
+        raise AccountNotFound(f"no account named {username!r}")
+    return account
+
+
+def _country_code(country: str) -> str:
+    code = country.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidField("country", f"{country!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def _exists(username: str) -> AccountExists:
+    return AccountExists(f"an account named {username!r} already exists")
+
+
+def _sender_names(account: Account) -> set[str]:
+    return {sender_id.name for sender_id in account.sender_ids}
+
+
+def _sender_exists(sender: str, username: str) -> SenderIdExists:
+    return SenderIdExists(f"sender ID {sender!r} is already registered to {username!r}")

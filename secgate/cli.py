@@ -1,0 +1,232 @@
+"""The command line: `python -m secgate COMMAND …` (CONTRACT §3).
+
+Settings come from the environment (SECGATE_DATABASE_URL, …). A command that
+fails says why on stderr, in one line, and exits 1 (2 for a malformed command
+line); it never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError as AlembicError
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from secgate.accounts.registry import AccountError, add_sender_id, create_account
+from secgate.auth.passwords import PasswordHasher
+from secgate.auth.tokens import create_token
+from secgate.settings import Settings, SettingsError
+from secgate.storage import migrate
+from secgate.storage.db import create_engine, session_factory
+from secgate.storage.models import Role, TokenRole
+
+PROG = "python -m secgate"
+
+
+class CommandFailed(Exception):
+    """Stops a command; the message is shown to the operator as it is."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace, Settings], None] = args.run
+    try:
+        run(args, Settings.from_env())
+    except (CommandFailed, AccountError, SettingsError) as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+    except Exception as exc:  # the operator gets one line, never a traceback
+        return _fail(f"unexpected {type(exc).__name__}: {_first_line(exc)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="SecGate administration. Settings come from the environment "
+        "(SECGATE_DATABASE_URL, …).",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    migrate_cmd = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate_cmd.set_defaults(run=_migrate)
+
+    user = commands.add_parser("user", help="manage accounts").add_subparsers(
+        title="user commands", metavar="COMMAND", required=True
+    )
+    user_create = user.add_parser(
+        "create",
+        help="create an account and print its id",
+        description="Create an account and print its id.",
+        epilog="--password puts the password in the shell history and the process list; "
+        "--password-stdin reads it from the first line of standard input instead, "
+        "e.g. `printf '%s\\n' \"$PW\" | python -m secgate user create --password-stdin …`.",
+    )
+    user_create.add_argument("--username", required=True)
+    password = user_create.add_mutually_exclusive_group(required=True)
+    password.add_argument("--password", help="the password (8 to 1024 characters)")
+    password.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (safer than --password)",
+    )
+    user_create.add_argument(
+        "--mobile", required=True, help="mobile number with country code, e.g. 96550000000"
+    )
+    user_create.add_argument(
+        "--country", required=True, help="home country, ISO 3166-1 alpha-2, e.g. KW"
+    )
+    user_create.add_argument(
+        "--role", choices=[role.value for role in Role], default=Role.CUSTOMER.value
+    )
+    user_create.add_argument("--balance", type=int, default=0, help="credits (default 0)")
+    user_create.set_defaults(run=_user_create)
+
+    sender = commands.add_parser("sender", help="manage sender IDs").add_subparsers(
+        title="sender commands", metavar="COMMAND", required=True
+    )
+    sender_add = sender.add_parser("add", help="register a sender ID to an account")
+    sender_add.add_argument("--username", required=True)
+    sender_add.add_argument("--sender", required=True, help="up to 11 letters, digits, space, .-")
+    sender_add.set_defaults(run=_sender_add)
+
+    token = commands.add_parser("token", help="manage API tokens").add_subparsers(
+        title="token commands", metavar="COMMAND", required=True
+    )
+    token_create = token.add_parser(
+        "create", help="print a new bearer token for the HTTP API (shown only once)"
+    )
+    token_create.add_argument("--role", choices=[role.value for role in TokenRole], required=True)
+    token_create.add_argument("--name", default="", help="what the token is for")
+    token_create.set_defaults(run=_token_create)
+    return parser
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> None:
+    url = settings.database_url
+    try:
+        migrate.upgrade(url)
+    except AlembicError as exc:
+        raise CommandFailed(f"migration failed: {exc}") from exc
+    except ArgumentError as exc:
+        raise CommandFailed(f"SECGATE_DATABASE_URL: {exc}") from exc
+    except (OSError, SQLAlchemyError) as exc:
+        raise CommandFailed(_database_problem(url, exc)) from exc
+    print(f"database schema is up to date ({_redacted(url)})")
+
+
+def _user_create(args: argparse.Namespace, settings: Settings) -> None:
+    password = _read_password_line() if args.password_stdin else args.password
+
+    async def create() -> int:
+        async with _session(settings) as session:
+            account = await create_account(
+                session,
+                PasswordHasher(settings),
+                username=args.username,
+                password=password,
+                mobile=args.mobile,
+                country=args.country,
+                role=Role(args.role),
+                balance=args.balance,
+            )
+            await session.commit()
+            return account.id
+
+    print(asyncio.run(create()))
+
+
+def _sender_add(args: argparse.Namespace, settings: Settings) -> None:
+    async def add() -> None:
+        async with _session(settings) as session:
+            await add_sender_id(session, username=args.username, sender=args.sender)
+            await session.commit()
+
+    asyncio.run(add())
+
+
+def _token_create(args: argparse.Namespace, settings: Settings) -> None:
+    async def create() -> str:
+        async with _session(settings) as session:
+            try:
+                token = await create_token(session, TokenRole(args.role), args.name)
+            except ValueError as exc:  # the name is too long
+                raise CommandFailed(f"--name: {exc}") from exc
+            await session.commit()
+            return token
+
+    print(asyncio.run(create()))
+    print("The token is shown only this once; store it now.", file=sys.stderr)
+
+
+def _read_password_line() -> str:
+    line = sys.stdin.readline()
+    if not line:
+        raise CommandFailed("--password-stdin: nothing on standard input")
+    return line.removesuffix("\n").removesuffix("\r")
+
+
+@asynccontextmanager
+async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A session on a reachable database whose schema is up to date."""
+    url = settings.database_url
+    try:
+        engine = create_engine(url)
+    except ArgumentError as exc:
+        raise CommandFailed(f"SECGATE_DATABASE_URL: {exc}") from exc
+    except OSError as exc:
+        raise CommandFailed(_database_problem(url, exc)) from exc
+    try:
+        await _require_current_schema(engine, url)
+        async with session_factory(engine)() as session:
+            yield session
+    finally:
+        await engine.dispose()
+
+
+async def _require_current_schema(engine: AsyncEngine, url: str) -> None:
+    try:
+        async with engine.connect() as conn:
+            applied = await conn.run_sync(
+                lambda sync_conn: set(MigrationContext.configure(sync_conn).get_current_heads())
+            )
+    except (OSError, TimeoutError, SQLAlchemyError) as exc:
+        raise CommandFailed(_database_problem(url, exc)) from exc
+    expected = set(ScriptDirectory.from_config(migrate.alembic_config(url)).get_heads())
+    if applied != expected:
+        raise CommandFailed(
+            f"the database schema is not up to date ({_redacted(url)} is at revision "
+            f"{', '.join(sorted(applied)) or 'none'}, this SecGate needs "
+            f"{', '.join(sorted(expected))}): run `{PROG} migrate` first"
+        )
+
+
+def _database_problem(url: str, exc: BaseException) -> str:
+    reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return f"cannot use the database {_redacted(url)}: {_first_line(reason)}"
+
+
+def _redacted(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable SECGATE_DATABASE_URL)"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _fail(message: str) -> int:
+    print(f"secgate: error: {message}", file=sys.stderr)
+    return 1

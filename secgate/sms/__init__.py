@@ -1,0 +1,1 @@
+"""SMS: mobile numbers, and (in later issues) the sending pipeline."""

@@ -1,0 +1,99 @@
+"""Mobile numbers (MSISDNs) in the one form the platform stores and sends to.
+
+The form is digits only, country code first, no "+" or "00" (e.g. 96550000000),
+as the platform's help page asks of customers. Input arrives in every shape
+people type: spaces and dashes, "+" or "00" in front, Arabic-Indic digits
+(٠-٩) or Eastern Arabic-Indic ones (۰-۹), invisible direction marks copied
+from right-to-left text. All of it is accepted; what comes out is validated
+with `phonenumbers` and must be a number that can receive an SMS.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+
+# E.164: at most 15 digits, country code included.
+MAX_DIGITS = 15
+# Longer input is not a phone number however it is punctuated; refuse it before parsing.
+MAX_INPUT_CHARS = 64
+
+# Punctuation people put between digit groups; dropped before parsing.
+_SEPARATORS = frozenset(" -.()/")
+_SMS_CAPABLE = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+_PARSE_FAULTS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+    NumberParseException.TOO_SHORT_NSN: "too short",
+    NumberParseException.TOO_LONG: "too long",
+}
+
+
+class InvalidNumber(ValueError):
+    """The text is not a mobile number; the message says why."""
+
+
+def normalize_msisdn(raw: str, default_region: str | None = None) -> str:
+    """Return `raw` as digits with country code, or raise InvalidNumber.
+
+    A number written without "+" or "00" is read first as already carrying its
+    country code (the platform's own form); only if it is not valid that way, and
+    `default_region` (ISO 3166-1 alpha-2, e.g. "KW") is given, as a national number
+    of that region.
+    """
+    if len(raw) > MAX_INPUT_CHARS:
+        raise InvalidNumber(f"longer than {MAX_INPUT_CHARS} characters")
+    text = _ascii_digits(raw)
+    if text.startswith("+"):
+        digits, written_international = text[1:], True
+    elif text.startswith("00"):
+        digits, written_international = text[2:], True
+    else:
+        digits, written_international = text, False
+    if not digits:
+        raise InvalidNumber("no digits")
+    if not (digits.isascii() and digits.isdigit()):
+        raise InvalidNumber("only digits, spaces, dashes, dots, brackets and a leading + allowed")
+    if len(digits) > MAX_DIGITS:
+        raise InvalidNumber(f"more than {MAX_DIGITS} digits")
+
+    number = _read(digits, None if written_international else default_region)
+    if phonenumbers.number_type(number) not in _SMS_CAPABLE:
+        raise InvalidNumber("not a mobile number")
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164).removeprefix("+")
+
+
+def _ascii_digits(raw: str) -> str:
+    """Full-width forms folded (NFKC), every decimal digit made ASCII, separators
+    and invisible format characters (direction marks) dropped."""
+    out = []
+    for char in unicodedata.normalize("NFKC", raw):
+        digit = unicodedata.decimal(char, None)
+        if digit is not None:
+            out.append(str(digit))
+        elif char in _SEPARATORS or char.isspace() or unicodedata.category(char) == "Cf":
+            continue
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _read(digits: str, default_region: str | None) -> phonenumbers.PhoneNumber:
+    """The first valid reading of `digits`: with their country code, else as a
+    national number of `default_region`. Raises with the first reading's fault."""
+    readings: list[tuple[str, str | None]] = [("+" + digits, None)]
+    if default_region:
+        readings.append((digits, default_region.upper()))
+    faults = []
+    for text, region in readings:
+        try:
+            number = phonenumbers.parse(text, region)
+        except NumberParseException as exc:
+            faults.append(_PARSE_FAULTS.get(exc.error_type, "not a phone number"))
+            continue
+        if phonenumbers.is_valid_number(number):
+            return number
+        faults.append("not a valid number (check the country code and length)")
+    raise InvalidNumber(faults[0])
