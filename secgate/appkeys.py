@@ -1,4 +1,4 @@
-"""Every `web.AppKey` of the application, in one place."""
+"""Every `web.AppKey` and `web.RequestKey` of the application, in one place."""
 
 from __future__ import annotations
 
@@ -22,3 +22,7 @@ DB_SESSIONS = web.AppKey("db_sessions", SessionFactory)
 HOT_STATE = web.AppKey("hot_state", HotState)
 ALERTS = web.AppKey("alerts", AlertSink)
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+
+# Set by the outermost middleware (secgate.web.request_context) on every request.
+REQUEST_ID = web.RequestKey("request_id", str)
+CLIENT_IP = web.RequestKey("client_ip", str)

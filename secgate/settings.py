@@ -67,7 +67,9 @@ class Settings:
                 "SECGATE_DATABASE_URL", f"sqlite+aiosqlite:///{var_dir / 'secgate.db'}"
             ),
             redis_url=env.get("SECGATE_REDIS_URL") or None,
-            geoip_db=Path(env.get("SECGATE_GEOIP_DB", str(var_dir / "geoip" / DEFAULT_GEOIP_DB.name))),
+            geoip_db=Path(
+                env.get("SECGATE_GEOIP_DB", str(var_dir / "geoip" / DEFAULT_GEOIP_DB.name))
+            ),
             trusted_proxies=parse_networks(env.get("SECGATE_TRUSTED_PROXIES", "")),
             connector=env.get("SECGATE_CONNECTOR", defaults.connector),
             secret_key=env.get("SECGATE_SECRET_KEY", ""),
@@ -83,7 +85,9 @@ class Settings:
                 env, "SECGATE_ALERT_FOLD_WINDOW_S", defaults.alert_fold_window_s, low=0.0
             ),
             queue_redelivery_after_s=_float(
-                env, "SECGATE_QUEUE_REDELIVERY_AFTER_S", defaults.queue_redelivery_after_s,
+                env,
+                "SECGATE_QUEUE_REDELIVERY_AFTER_S",
+                defaults.queue_redelivery_after_s,
                 low=0.001,
             ),
         )

@@ -84,12 +84,13 @@ async def _empty_tables(url: str) -> None:
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:
-            tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+            tables = list(reversed(Base.metadata.sorted_tables))
             if conn.dialect.name == "postgresql":
-                await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                names = ", ".join(t.name for t in tables)
+                await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
             else:
                 for table in tables:
-                    await conn.execute(text(f"DELETE FROM {table}"))
+                    await conn.execute(table.delete())
     finally:
         await engine.dispose()
 

@@ -15,6 +15,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 from pythonjsonlogger.json import JsonFormatter
 
+from secgate import appkeys
 from secgate.web.request_context import current_request_id
 
 ACCESS_LOGGER_NAME = "secgate.access"
@@ -72,8 +73,8 @@ class JsonAccessLogger(AbstractAccessLogger):
                 "path": request.path,
                 "status": response.status,
                 "duration_ms": round(time * 1000, 3),
-                "client_ip": request.get("client_ip", request.remote),
-                "request_id": request.get("request_id"),
+                "client_ip": request.get(appkeys.CLIENT_IP, request.remote),
+                "request_id": request.get(appkeys.REQUEST_ID),
             },
         )
 

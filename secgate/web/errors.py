@@ -14,6 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from secgate import appkeys
+
 log = logging.getLogger("secgate.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -83,7 +85,7 @@ def error_response(
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = request.get("request_id")
+    request_id = request.get(appkeys.REQUEST_ID)
     try:
         return await handler(request)
     except ApiError as exc:

@@ -1,6 +1,6 @@
 """What every request carries from the start: its id and its client's address.
 
-The outermost middleware sets `request["request_id"]` and `request["client_ip"]`,
+The outermost middleware sets `request[appkeys.REQUEST_ID]` and `request[appkeys.CLIENT_IP]`,
 makes the id visible to logging through `current_request_id`, and answers it in the
 `X-Request-ID` header, error answers included.
 """
@@ -38,8 +38,8 @@ def request_id_from(header: str | None) -> str:
 @web.middleware
 async def request_context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
-    request["request_id"] = request_id
-    request["client_ip"] = client_ip(
+    request[appkeys.REQUEST_ID] = request_id
+    request[appkeys.CLIENT_IP] = client_ip(
         request.remote,
         request.headers.getall("X-Forwarded-For", []),
         request.app[appkeys.SETTINGS].trusted_proxies,

@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from secgate import appkeys
 from secgate.app import create_app
 from secgate.settings import Settings, parse_networks
 from secgate.web.client_address import client_ip, parse_address
@@ -121,7 +122,7 @@ def test_without_a_socket_peer_the_header_is_not_believed() -> None:
 
 
 async def _whoami(request: web.Request) -> web.Response:
-    return web.json_response({"client_ip": request["client_ip"]})
+    return web.json_response({"client_ip": request[appkeys.CLIENT_IP]})
 
 
 @pytest.fixture

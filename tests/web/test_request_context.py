@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from secgate import appkeys
 from secgate.app import create_app
 from secgate.settings import Settings
 from secgate.web.request_context import current_request_id, request_id_from
@@ -49,7 +50,7 @@ def test_new_request_ids_differ() -> None:
 
 async def _context(request: web.Request) -> web.Response:
     return web.json_response(
-        {"request_id": request["request_id"], "from_contextvar": current_request_id.get()}
+        {"request_id": request[appkeys.REQUEST_ID], "from_contextvar": current_request_id.get()}
     )
 
 
