@@ -14,6 +14,7 @@ from secgate.storage.db import SessionFactory
 
 if TYPE_CHECKING:
     # Only for typing: secgate.ops.metrics reads its key from this module.
+    from secgate.ops.health import HealthProbe
     from secgate.ops.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -22,6 +23,7 @@ DB_SESSIONS = web.AppKey("db_sessions", SessionFactory)
 HOT_STATE = web.AppKey("hot_state", HotState)
 ALERTS = web.AppKey("alerts", AlertSink)
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+HEALTH: web.AppKey[HealthProbe] = web.AppKey("health")
 
 # Set by the outermost middleware (secgate.web.request_context) on every request.
 REQUEST_ID = web.RequestKey("request_id", str)

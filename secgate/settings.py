@@ -7,11 +7,13 @@ names (`_s`, `_bytes`, `_kib`) so that a reader never has to guess them.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -41,6 +43,8 @@ class Settings:
     shutdown_timeout_s: float = 30.0
     # /healthz waits this long for each store, so that a hung store cannot hang the probe.
     health_check_timeout_s: float = 2.0
+    # ...and a verdict is reused this long (0 = probe the stores on every request).
+    health_cache_s: float = 1.0
     log_level: str = "INFO"
 
     # Passwords: argon2id parameters (RFC 9106 "second recommended" option).
@@ -57,40 +61,23 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Every field can be set as SECGATE_<FIELD NAME IN CAPITALS>; unset or empty
+        keeps the default. Numbers must be finite and not negative."""
         env = os.environ if env is None else env
-        var_dir = Path(env.get("SECGATE_VAR_DIR", str(DEFAULT_VAR_DIR)))
-        defaults = cls()
-        return cls(
-            host=env.get("SECGATE_HOST", defaults.host),
-            port=_int(env, "SECGATE_PORT", defaults.port, low=0, high=65535),
-            database_url=env.get(
-                "SECGATE_DATABASE_URL", f"sqlite+aiosqlite:///{var_dir / 'secgate.db'}"
-            ),
-            redis_url=env.get("SECGATE_REDIS_URL") or None,
-            geoip_db=Path(
-                env.get("SECGATE_GEOIP_DB", str(var_dir / "geoip" / DEFAULT_GEOIP_DB.name))
-            ),
-            trusted_proxies=parse_networks(env.get("SECGATE_TRUSTED_PROXIES", "")),
-            connector=env.get("SECGATE_CONNECTOR", defaults.connector),
-            secret_key=env.get("SECGATE_SECRET_KEY", ""),
-            var_dir=var_dir,
-            max_body_bytes=_int(
-                env, "SECGATE_MAX_BODY_BYTES", defaults.max_body_bytes, low=1024, high=2**31
-            ),
-            shutdown_timeout_s=_float(
-                env, "SECGATE_SHUTDOWN_TIMEOUT_S", defaults.shutdown_timeout_s, low=0.0
-            ),
-            log_level=env.get("SECGATE_LOG_LEVEL", defaults.log_level).upper(),
-            alert_fold_window_s=_float(
-                env, "SECGATE_ALERT_FOLD_WINDOW_S", defaults.alert_fold_window_s, low=0.0
-            ),
-            queue_redelivery_after_s=_float(
-                env,
-                "SECGATE_QUEUE_REDELIVERY_AFTER_S",
-                defaults.queue_redelivery_after_s,
-                low=0.001,
-            ),
-        )
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"SECGATE_{f.name.upper()}", "")
+            if raw != "":
+                values[f.name] = _parse(f"SECGATE_{f.name.upper()}", raw, f.type)
+        # The default store and GeoIP file live under var/, wherever that is.
+        var_dir = values.setdefault("var_dir", DEFAULT_VAR_DIR)
+        values.setdefault("database_url", f"sqlite+aiosqlite:///{var_dir / 'secgate.db'}")
+        values.setdefault("geoip_db", var_dir / "geoip" / DEFAULT_GEOIP_DB.name)
+        if "log_level" in values:
+            values["log_level"] = values["log_level"].upper()
+        if not 0 <= values.get("port", 0) <= 65535:
+            raise SettingsError(f"SECGATE_PORT: {values['port']} is outside 0..65535")
+        return cls(**values)
 
     def with_secret_key(self) -> Settings:
         """Return settings whose secret key is set: from the environment, else from
@@ -114,38 +101,46 @@ class Settings:
         return replace(self, secret_key=key)
 
 
-def parse_networks(text: str) -> tuple[IPNetwork, ...]:
+def parse_networks(text: str, name: str = "SECGATE_TRUSTED_PROXIES") -> tuple[IPNetwork, ...]:
     """Parse a comma- or space-separated list of CIDRs (a bare address is a /32 or /128)."""
     networks = []
     for item in text.replace(",", " ").split():
         try:
             networks.append(ipaddress.ip_network(item, strict=False))
         except ValueError as exc:
-            raise SettingsError(f"SECGATE_TRUSTED_PROXIES: {item!r} is not a CIDR") from exc
+            raise SettingsError(f"{name}: {item!r} is not a CIDR") from exc
     return tuple(networks)
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name}: {raw!r} is not a whole number") from exc
-    if not low <= value <= high:
-        raise SettingsError(f"{name}: {value} is outside {low}..{high}")
-    return value
+def _parse(name: str, raw: str, annotation: object) -> Any:
+    kind = _FIELD_TYPES.get(str(annotation))
+    if kind is None:
+        raise TypeError(f"settings: no parser for {annotation!r} ({name})")
+    if kind is float or kind is int:
+        try:
+            number = kind(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {raw!r} is not a number") from exc
+        if not 0 <= number < math.inf:  # also rejects NaN
+            raise SettingsError(f"{name}: {raw!r} must be finite and not negative")
+        return number
+    if kind is bool:
+        if raw.lower() not in _BOOLEANS:
+            raise SettingsError(f"{name}: {raw!r} is not one of {sorted(_BOOLEANS)}")
+        return _BOOLEANS[raw.lower()]
+    if kind is parse_networks:
+        return parse_networks(raw, name)
+    return kind(raw)
 
 
-def _float(env: Mapping[str, str], name: str, default: float, *, low: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name}: {raw!r} is not a number") from exc
-    if not value >= low:  # also rejects NaN
-        raise SettingsError(f"{name}: {value} is below {low}")
-    return value
+_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+# Field annotations are strings (from __future__ import annotations).
+_FIELD_TYPES: dict[str, Callable[[str], Any]] = {
+    "str": str,
+    "str | None": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "Path": Path,
+    "tuple[IPNetwork, ...]": parse_networks,
+}

@@ -12,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from secgate.app import create_app
+from secgate.ops.health import HealthProbe
 from secgate.ops.jsonlog import json_log_handler
 from secgate.settings import Settings
 
@@ -128,3 +129,47 @@ async def test_the_reason_of_a_failure_goes_to_the_log_not_the_answer(
     assert "HotStateUnavailable" in line["error"]
     assert line["request_id"] == resp.headers["X-Request-ID"]
     assert "HotStateUnavailable" not in await resp.text()
+
+
+class TestHealthProbe:
+    """A verdict is reused for `cache_s`; callers arriving during a check share it."""
+
+    @staticmethod
+    def counting_check() -> tuple[list[int], Callable[[], object]]:
+        calls: list[int] = []
+
+        async def check() -> dict[str, str]:
+            calls.append(1)
+            await asyncio.sleep(0.01)
+            return {"database": "ok", "hot_state": "ok"}
+
+        return calls, check
+
+    async def test_verdict_is_reused_until_cache_s_has_passed(self) -> None:
+
+        now = [100.0]
+        calls, check = self.counting_check()
+        probe = HealthProbe(check, cache_s=1.0, clock=lambda: now[0])  # type: ignore[arg-type]
+        await probe.verdicts()
+        now[0] = 100.999
+        await probe.verdicts()
+        assert len(calls) == 1
+        now[0] = 101.0
+        await probe.verdicts()
+        assert len(calls) == 2
+
+    async def test_concurrent_callers_share_one_check(self) -> None:
+
+        calls, check = self.counting_check()
+        probe = HealthProbe(check, cache_s=0.0)  # type: ignore[arg-type]
+        results = await asyncio.gather(*(probe.verdicts() for _ in range(50)))
+        assert len(calls) == 1
+        assert all(r == {"database": "ok", "hot_state": "ok"} for r in results)
+
+    async def test_cache_zero_checks_every_time(self) -> None:
+
+        calls, check = self.counting_check()
+        probe = HealthProbe(check, cache_s=0.0)  # type: ignore[arg-type]
+        await probe.verdicts()
+        await probe.verdicts()
+        assert len(calls) == 2
