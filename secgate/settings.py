@@ -59,6 +59,56 @@ class Settings:
     # Hot state: a queue item not acknowledged within this time is delivered again.
     queue_redelivery_after_s: float = 60.0
 
+    # Messaging API (kwtSMS-compatible)
+    max_numbers_per_request: int = 200  # ERR007 above this
+    max_pages: int = 6  # ERR012 above this
+    same_number_block_s: float = 15.0  # ERR028 within this of the last send to a number
+    # An API credential that verified is remembered this long under a keyed hash, so
+    # that each API call does not pay for a fresh argon2 verification.
+    api_credential_cache_s: float = 300.0
+    # Largest contact group one send may address (a group send is not held to the
+    # 200-number limit of an API request).
+    max_group_send_numbers: int = 10_000
+    # Warn the account owner when the balance falls below this many points
+    # (an account's own low_balance_threshold overrides it).
+    low_balance_threshold_points: int = 100
+
+    # Dispatcher: workers that take queued recipients to the connector.
+    dispatch_workers: int = 4
+    dispatch_batch_size: int = 200  # recipients per queue item
+    # A claim older than this belongs to a worker that died; its recipients are
+    # taken again (never twice by an idempotent connector).
+    dispatch_claim_timeout_s: float = 30.0
+    # How often the sweeper looks for queued recipients whose queue item was lost.
+    dispatch_sweep_interval_s: float = 5.0
+
+    # Sandbox connector: a simulated operator.
+    sandbox_submit_latency_s: float = 0.005
+    sandbox_dlr_delay_s: float = 0.2
+    sandbox_delivered_ratio: float = 0.95
+    sandbox_failed_ratio: float = 0.04  # the rest expire
+    sandbox_seed: int = 0  # 0 = random; any other value makes outcomes repeatable
+
+    # SMPP connector (SMPP 3.4 transceiver)
+    smpp_host: str = "127.0.0.1"
+    smpp_port: int = 2775
+    smpp_system_id: str = ""
+    smpp_password: str = field(default="", repr=False)
+    smpp_system_type: str = ""
+    smpp_enquire_link_s: float = 30.0
+    smpp_reconnect_delay_s: float = 2.0
+    smpp_window: int = 10  # submit_sm in flight at once
+
+    # Delivery-report webhooks
+    webhook_timeout_s: float = 5.0
+    webhook_max_attempts: int = 8
+    webhook_backoff_base_s: float = 2.0  # doubles with each attempt
+    webhook_poll_interval_s: float = 1.0
+
+    # Retention: message text and numbers older than this are anonymised.
+    retention_days: int = 90
+    retention_sweep_interval_s: float = 3600.0
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Every field can be set as SECGATE_<FIELD NAME IN CAPITALS>; unset or empty

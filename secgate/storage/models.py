@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -126,6 +127,14 @@ class Account(Base):
     home_country: Mapped[str] = mapped_column(String(2))
     # Credits are whole SMS points, as the messaging API counts them.
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Every credit ever added (the messaging API's "purchased").
+    purchased: Mapped[int] = mapped_column(BigInteger, default=0)
+    # ISO 3166-1 alpha-2 codes this account may send to (ERR026 otherwise).
+    activated_countries: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["KW"])
+    # Where delivery reports are posted (signed); None = no webhook.
+    dlr_webhook_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    # Warn the owner when the balance falls below this; None = the settings' default.
+    low_balance_threshold: Mapped[int | None] = mapped_column(BigInteger, default=None)
     api_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # CIDR strings; empty means the API is open to every address.
     api_ip_allowlist: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -189,3 +198,165 @@ class Alert(Base):
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class MessageStatus(enum.StrEnum):
+    """What the gateway decided about a message as a whole, before delivery."""
+
+    ACCEPTED = "accepted"  # charged and queued (or, in test mode, queued only)
+    HELD = "held"  # kept for staff review: not sent, not lost
+    REJECTED = "rejected"  # refused by a pre-send check
+
+
+class RecipientState(enum.StrEnum):
+    """Every state a recipient passes through; each change is a DeliveryEvent row."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    QUEUED = "queued"
+    SUBMITTED = "submitted"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_account_created", "account_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # The public "msg-id": random, so one customer cannot guess another's.
+    msg_id: Mapped[str] = mapped_column(String(32), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    sender: Mapped[str] = mapped_column(String(11))
+    # Emptied by the retention job past the retention period (text_removed_at set).
+    text: Mapped[str] = mapped_column(Text)
+    encoding: Mapped[str] = mapped_column(String(8))  # "gsm7" or "ucs2"
+    pages: Mapped[int] = mapped_column(Integer)
+    numbers: Mapped[int] = mapped_column(Integer)
+    points_charged: Mapped[int] = mapped_column(BigInteger, default=0)
+    test: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[MessageStatus] = mapped_column(
+        _enum(MessageStatus, "message_status"), default=MessageStatus.ACCEPTED
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    text_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class Recipient(Base):
+    __tablename__ = "recipients"
+    __table_args__ = (
+        Index("ix_recipients_message_id", "message_id"),
+        Index("ix_recipients_state", "state"),
+        Index("ix_recipients_connector_ref", "connector", "connector_ref"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    # Digits with country code; anonymised by the retention job.
+    number: Mapped[str] = mapped_column(String(15))
+    state: Mapped[RecipientState] = mapped_column(
+        _enum(RecipientState, "recipient_state"), default=RecipientState.ACCEPTED
+    )
+    # Set when a dispatcher worker takes the recipient; a claim older than the claim
+    # timeout belongs to a worker that died, and the recipient is taken again.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    connector: Mapped[str | None] = mapped_column(String(16), default=None)
+    connector_ref: Mapped[str | None] = mapped_column(String(64), default=None)
+    reason: Mapped[str | None] = mapped_column(String(255), default=None)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeliveryEvent(Base):
+    """The delivery logger: one row per state a recipient enters. Append-only."""
+
+    __tablename__ = "delivery_events"
+    __table_args__ = (
+        Index("ix_delivery_events_message_id", "message_id"),
+        Index("ix_delivery_events_recipient_id", "recipient_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"))
+    state: Mapped[RecipientState] = mapped_column(_enum(RecipientState, "recipient_state"))
+    reason: Mapped[str | None] = mapped_column(String(255), default=None)
+    connector: Mapped[str | None] = mapped_column(String(16), default=None)
+    connector_ref: Mapped[str | None] = mapped_column(String(64), default=None)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CreditEntry(Base):
+    """Every change to a balance, with the balance after it. Append-only."""
+
+    __tablename__ = "credit_ledger"
+    __table_args__ = (Index("ix_credit_ledger_account_id", "account_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    delta: Mapped[int] = mapped_column(BigInteger)  # negative for a charge
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(16))  # "send", "purchase", "adjust", ...
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), default=None
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """Outbox of delivery-report webhooks: written in the same transaction as the state
+    change it reports, posted (and retried) by the webhook worker."""
+
+    __tablename__ = "webhook_outbox"
+    __table_args__ = (Index("ix_webhook_outbox_pending", "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2048))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Set when retries are exhausted; the row stays for staff to see.
+    abandoned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_error: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ContactGroup(Base):
+    __tablename__ = "contact_groups"
+    __table_args__ = (
+        UniqueConstraint("account_id", "name", name="uq_contact_groups_account_name"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("group_id", "number", name="uq_contacts_group_number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("contact_groups.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    number: Mapped[str] = mapped_column(String(15))
+
+
+class SandboxOutboxEntry(Base):
+    """What the sandbox connector "delivered" (CONTRACT §4.5)."""
+
+    __tablename__ = "sandbox_outbox"
+    __table_args__ = (Index("ix_sandbox_outbox_number", "number", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Unique: the sandbox takes each recipient once, however often it is submitted.
+    recipient_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    connector_ref: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(15))
+    sender: Mapped[str] = mapped_column(String(11))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
