@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -128,7 +129,7 @@ class Account(Base):
     # Credits are whole SMS points, as the messaging API counts them.
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
     # Every credit ever added (the messaging API's "purchased").
-    purchased: Mapped[int] = mapped_column(BigInteger, default=0)
+    purchased: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     # ISO 3166-1 alpha-2 codes this account may send to (ERR026 otherwise).
     activated_countries: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["KW"])
     # Where delivery reports are posted (signed); None = no webhook.

@@ -262,7 +262,7 @@ def upgrade() -> None:
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         # Server defaults fill the rows that exist; the ORM supplies values from now on.
         batch_op.add_column(
-            sa.Column("purchased", sa.BigInteger(), nullable=False, server_default="0")
+            sa.Column("purchased", sa.BigInteger(), nullable=False, server_default=sa.text("0"))
         )
         batch_op.add_column(
             sa.Column(
@@ -276,6 +276,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("low_balance_threshold", sa.BigInteger(), nullable=True))
     # Credits an account already holds were bought before the ledger existed.
     op.execute("UPDATE accounts SET purchased = balance")
+    # The JSON default was only for the rows that existed; new rows get theirs from
+    # the ORM (PostgreSQL cannot compare JSON defaults, so none is kept).
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.alter_column("activated_countries", server_default=None)
 
 
 def downgrade() -> None:
