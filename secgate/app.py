@@ -12,6 +12,13 @@ from secgate.alerts.store import AlertSink
 from secgate.hotstate.factory import open_hot_state
 from secgate.ops import health, metrics, openapi
 from secgate.settings import Settings
+from secgate.sms import contacts_routes, kwtsms_api, sandbox_routes
+from secgate.sms.connectors.factory import open_connector
+from secgate.sms.dispatcher import Dispatcher
+from secgate.sms.low_balance import LowBalanceNotifier, PlatformSms
+from secgate.sms.retention import RetentionJob
+from secgate.sms.send import SmsService
+from secgate.sms.webhooks import WebhookWorker
 from secgate.storage.db import create_engine, session_factory
 from secgate.web.errors import error_middleware
 from secgate.web.request_context import request_context_middleware
@@ -30,11 +37,21 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_durable_store)
     app.cleanup_ctx.append(_hot_state)
     app.cleanup_ctx.append(_alert_sink)
+    app.cleanup_ctx.append(_low_balance)
+    app.cleanup_ctx.append(_sms_service)
+    app.cleanup_ctx.append(_dispatcher)
+    app.cleanup_ctx.append(_webhook_worker)
+    app.cleanup_ctx.append(_retention_job)
+    app.cleanup_ctx.append(kwtsms_api.api_authenticator)  # needs the alert sink
 
     health.setup_routes(app)
     metrics.setup_routes(app)
     openapi.setup_routes(app)
     alert_routes.setup_routes(app)
+    kwtsms_api.setup_routes(app)
+    contacts_routes.setup_routes(app)
+    if settings.connector == "sandbox":
+        sandbox_routes.setup_routes(app)
     return app
 
 
@@ -51,6 +68,53 @@ async def _hot_state(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.HOT_STATE] = hot
     yield
     await hot.close()
+
+
+async def _low_balance(app: web.Application) -> AsyncIterator[None]:
+    sessions, hot = app[appkeys.DB_SESSIONS], app[appkeys.HOT_STATE]
+    app[appkeys.LOW_BALANCE] = LowBalanceNotifier(
+        sessions, app[appkeys.ALERTS], app[appkeys.SETTINGS], PlatformSms(sessions, hot)
+    )
+    yield
+
+
+async def _sms_service(app: web.Application) -> AsyncIterator[None]:
+    app[appkeys.SMS] = SmsService(
+        app[appkeys.DB_SESSIONS],
+        app[appkeys.HOT_STATE],
+        app[appkeys.SETTINGS],
+        low_balance=app[appkeys.LOW_BALANCE],
+    )
+    yield
+
+
+async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
+    # Workers, sweeper and receipts run in the background until shutdown, which lets
+    # each worker finish the batch in hand before the stores close.
+    settings, sessions = app[appkeys.SETTINGS], app[appkeys.DB_SESSIONS]
+    connector = open_connector(settings, sessions)
+    dispatcher = Dispatcher(sessions, app[appkeys.HOT_STATE], connector, settings)
+    app[appkeys.CONNECTOR] = connector
+    app[appkeys.DISPATCHER] = dispatcher
+    await dispatcher.start()
+    yield
+    await dispatcher.stop()
+
+
+async def _webhook_worker(app: web.Application) -> AsyncIterator[None]:
+    worker = WebhookWorker(app[appkeys.DB_SESSIONS], app[appkeys.SETTINGS])
+    app[appkeys.WEBHOOK_WORKER] = worker
+    worker.start()
+    yield
+    await worker.close()
+
+
+async def _retention_job(app: web.Application) -> AsyncIterator[None]:
+    job = RetentionJob(app[appkeys.DB_SESSIONS], app[appkeys.SETTINGS])
+    app[appkeys.RETENTION_JOB] = job
+    job.start()
+    yield
+    await job.close()
 
 
 async def _alert_sink(app: web.Application) -> AsyncIterator[None]:

@@ -20,13 +20,21 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from secgate.accounts.registry import AccountError, add_sender_id, create_account
+from secgate.accounts.registry import (
+    AccountError,
+    AccountNotFound,
+    add_sender_id,
+    create_account,
+    find_account,
+    set_activated_countries,
+)
 from secgate.auth.passwords import PasswordHasher
 from secgate.auth.tokens import create_token
 from secgate.settings import Settings, SettingsError
+from secgate.sms import contacts, webhooks
 from secgate.storage import migrate
 from secgate.storage.db import create_engine, session_factory
-from secgate.storage.models import Role, TokenRole
+from secgate.storage.models import Account, Role, TokenRole
 
 PROG = "python -m secgate"
 
@@ -108,6 +116,54 @@ def build_parser() -> argparse.ArgumentParser:
     token_create.add_argument("--role", choices=[role.value for role in TokenRole], required=True)
     token_create.add_argument("--name", default="", help="what the token is for")
     token_create.set_defaults(run=_token_create)
+
+    account = commands.add_parser("account", help="manage what an account may do").add_subparsers(
+        title="account commands", metavar="COMMAND", required=True
+    )
+    countries = account.add_parser(
+        "countries",
+        help="print (or with --set, replace) the countries an account may send to",
+    )
+    countries.add_argument("--username", required=True)
+    countries.add_argument(
+        "--set",
+        metavar="CC,CC",
+        dest="countries",
+        help="ISO 3166-1 alpha-2 codes, comma-separated, e.g. KW,SA",
+    )
+    countries.set_defaults(run=_account_countries)
+
+    webhook = commands.add_parser("webhook", help="manage delivery-report webhooks").add_subparsers(
+        title="webhook commands", metavar="COMMAND", required=True
+    )
+    webhook_set = webhook.add_parser(
+        "set",
+        help="post an account's delivery reports to a URL, and print the signing secret",
+        description="Post the account's delivery reports to URL and print the secret that "
+        "signs them: X-SecGate-Signature is sha256=<hex HMAC-SHA256(secret, "
+        '"<X-SecGate-Timestamp>.<body>")>.',
+    )
+    webhook_set.add_argument("--username", required=True)
+    webhook_set.add_argument("--url", required=True, help="an http:// or https:// URL")
+    webhook_set.set_defaults(run=_webhook_set)
+    webhook_clear = webhook.add_parser("clear", help="stop posting an account's delivery reports")
+    webhook_clear.add_argument("--username", required=True)
+    webhook_clear.set_defaults(run=_webhook_clear)
+
+    contacts_cmd = commands.add_parser("contacts", help="manage contact groups").add_subparsers(
+        title="contacts commands", metavar="COMMAND", required=True
+    )
+    contacts_import = contacts_cmd.add_parser(
+        "import",
+        help="import a CSV file into a contact group and print what was refused and why",
+        description="Import `name,number` lines (with or without a header) or numbers "
+        "alone into the account's group, created if new. Prints a summary line, then one "
+        "line for each row refused.",
+    )
+    contacts_import.add_argument("--username", required=True)
+    contacts_import.add_argument("--group", required=True)
+    contacts_import.add_argument("--file", required=True, help="the CSV file; - for stdin")
+    contacts_import.set_defaults(run=_contacts_import)
     return parser
 
 
@@ -166,6 +222,88 @@ def _token_create(args: argparse.Namespace, settings: Settings) -> None:
 
     print(asyncio.run(create()))
     print("The token is shown only this once; store it now.", file=sys.stderr)
+
+
+def _account_countries(args: argparse.Namespace, settings: Settings) -> None:
+    async def change() -> list[str]:
+        async with _session(settings) as session:
+            if args.countries is None:
+                account = await _account(session, args.username)
+            else:
+                codes = [code for code in args.countries.split(",") if code.strip()]
+                if not codes:
+                    raise CommandFailed("--set: name at least one country, e.g. KW")
+                account = await set_activated_countries(session, args.username, codes)
+                await session.commit()
+            return list(account.activated_countries)
+
+    print(",".join(asyncio.run(change())))
+
+
+def _webhook_set(args: argparse.Namespace, settings: Settings) -> None:
+    settings = settings.with_secret_key()  # the server's key: it signs with the same
+
+    async def change() -> str:
+        async with _session(settings) as session:
+            secret = await webhooks.set_webhook_url(session, settings, args.username, args.url)
+            await session.commit()
+            return secret
+
+    print(asyncio.run(change()))
+
+
+def _webhook_clear(args: argparse.Namespace, settings: Settings) -> None:
+    async def change() -> None:
+        async with _session(settings) as session:
+            await webhooks.set_webhook_url(session, settings, args.username, None)
+            await session.commit()
+
+    asyncio.run(change())
+
+
+def _contacts_import(args: argparse.Namespace, settings: Settings) -> None:
+    data = _read_file(args.file)
+
+    async def run() -> contacts.ImportReport:
+        async with _session(settings) as session:
+            account = await _account(session, args.username)
+            try:
+                report = await contacts.import_csv(
+                    session,
+                    account.id,
+                    args.group,
+                    data,
+                    max_group_numbers=settings.max_group_send_numbers,
+                )
+            except contacts.ContactsError as exc:
+                raise CommandFailed(str(exc)) from exc
+            await session.commit()
+            return report
+
+    report = asyncio.run(run())
+    print(
+        f"group {report.group}: {report.added} added, {report.duplicates} duplicates, "
+        f"{len(report.rejected)} rejected"
+    )
+    for problem in report.rejected:
+        print(f"line {problem.line}: {problem.reason}: {problem.raw}")
+
+
+async def _account(session: AsyncSession, username: str) -> Account:
+    account = await find_account(session, username)
+    if account is None:
+        raise AccountNotFound(f"no account named {username!r}")
+    return account
+
+
+def _read_file(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read(contacts.MAX_IMPORT_BYTES + 1)
+    try:
+        with open(path, "rb") as f:
+            return f.read(contacts.MAX_IMPORT_BYTES + 1)
+    except OSError as exc:
+        raise CommandFailed(f"--file: cannot read {path}: {exc.strerror}") from exc
 
 
 def _read_password_line() -> str:

@@ -81,6 +81,11 @@ class Settings:
     dispatch_claim_timeout_s: float = 30.0
     # How often the sweeper looks for queued recipients whose queue item was lost.
     dispatch_sweep_interval_s: float = 5.0
+    # A queued recipient nobody has claimed for this long is taken as lost by the queue
+    # and queued again (at most once per message in this time).
+    dispatch_orphan_grace_s: float = 60.0
+    # A worker whose connector or store failed waits this long before trying again.
+    dispatch_retry_delay_s: float = 1.0
 
     # Sandbox connector: a simulated operator.
     sandbox_submit_latency_s: float = 0.005
@@ -98,6 +103,9 @@ class Settings:
     smpp_enquire_link_s: float = 30.0
     smpp_reconnect_delay_s: float = 2.0
     smpp_window: int = 10  # submit_sm in flight at once
+    # Longest wait for any SMSC response (bind, submit_sm, enquire_link); a silent
+    # enquire_link past it means a dead link, so the session is dropped and rebuilt.
+    smpp_response_timeout_s: float = 10.0
 
     # Delivery-report webhooks
     webhook_timeout_s: float = 5.0

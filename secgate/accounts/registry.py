@@ -1,4 +1,5 @@
-"""Accounts and what belongs to them: creating, finding, sender IDs, API allowlist.
+"""Accounts and what belongs to them: creating, finding, sender IDs, API allowlist,
+the countries an account may send to.
 
 Plain async functions over an AsyncSession, knowing nothing of HTTP or the command
 line. They add and change rows and flush; the caller commits. Bad input raises an
@@ -17,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from secgate.auth.passwords import PasswordHasher
+from secgate.sms import credits
 from secgate.sms.numbers import InvalidNumber, normalize_msisdn
 from secgate.storage.models import Account, Role, SenderId
 
@@ -114,6 +116,7 @@ async def create_account(
         mobile=mobile,
         home_country=country,
         balance=balance,
+        purchased=balance,
         api_enabled=True,
         api_ip_allowlist=[],
         disabled=False,
@@ -126,6 +129,17 @@ async def create_account(
         if await find_account(session, username) is not None:
             raise _exists(username) from None
         raise
+    if balance > 0:
+        # The opening balance is a purchase like any other: the ledger accounts for it.
+        session.add(
+            credits.ledger_entry(
+                account.id,
+                delta=balance,
+                balance_after=balance,
+                reason=credits.CreditReason.PURCHASE,
+            )
+        )
+        await session.flush()
     return account
 
 
@@ -173,6 +187,19 @@ async def set_api_allowlist(session: AsyncSession, username: str, cidrs: list[st
     return account
 
 
+async def set_activated_countries(
+    session: AsyncSession, username: str, countries: list[str]
+) -> Account:
+    """Replace the countries (ISO 3166-1 alpha-2) the account may send to; numbers
+    elsewhere are refused with ERR026. Stored upper-case, sorted, without repeats."""
+    codes = sorted({_country_code(country, "activated_countries") for country in countries})
+    account = await _existing_account(session, username)
+    # A new list, not an in-place change: the JSON column only notices assignment.
+    account.activated_countries = codes
+    await session.flush()
+    return account
+
+
 async def _existing_account(session: AsyncSession, username: str) -> Account:
     account = await find_account(session, username)
     if account is None:
@@ -180,10 +207,10 @@ async def _existing_account(session: AsyncSession, username: str) -> Account:
     return account
 
 
-def _country_code(country: str) -> str:
+def _country_code(country: str, field: str = "country") -> str:
     code = country.strip().upper()
     if code not in phonenumbers.SUPPORTED_REGIONS:
-        raise InvalidField("country", f"{country!r} is not an ISO 3166-1 alpha-2 country code")
+        raise InvalidField(field, f"{country!r} is not an ISO 3166-1 alpha-2 country code")
     return code
 
 

@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -168,10 +168,16 @@ class RedisHotState:
         namespace: str = "secgate",
         redelivery_after_s: float = 60.0,
         timeout_s: float = 2.0,
+        max_connections: int = 256,
     ) -> RedisHotState:
-        """`timeout_s` bounds each operation, connecting included."""
-        client = Redis.from_url(
+        """`timeout_s` bounds each operation, connecting included. Each live
+        subscription holds one of the `max_connections` for as long as it lasts."""
+        # A blocking pool: past `max_connections` commands in flight, a caller waits
+        # (within `timeout_s`) for a free connection instead of failing at once.
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=timeout_s,
             decode_responses=False,
             socket_connect_timeout=timeout_s,
             # Reads are bounded per operation instead (see `_answering`): a socket
@@ -181,6 +187,7 @@ class RedisHotState:
             # redis-py's default (ten, with backoff) would hide an outage for seconds.
             retry=Retry(NoBackoff(), retries=1),
         )
+        client = Redis(connection_pool=pool)
         return cls(
             client, namespace=namespace, redelivery_after_s=redelivery_after_s, timeout_s=timeout_s
         )
@@ -345,3 +352,5 @@ class RedisHotState:
 
     async def close(self) -> None:
         await self._redis.aclose()
+        # A pool handed to the client is not closed with it.
+        await self._redis.connection_pool.disconnect()

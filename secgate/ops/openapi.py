@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from secgate.alerts import store as alert_store
+from secgate.sms import contacts, contacts_routes, delivery_log, sandbox_routes
 from secgate.storage.models import AlertSeverity, AlertStatus
 
 OPENAPI_PATH = "/api/openapi.json"
@@ -80,6 +81,492 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
         "required": False,
         "description": description,
         "schema": schema,
+    }
+
+
+# -- the messaging API (/API/*), compatible with kwtSMS's JSON API ----------------------
+
+_FORM = "application/x-www-form-urlencoded"
+_MESSAGING_ENDPOINTS = ("send", "balance", "senderid", "coverage", "validate", "report")
+
+
+def _messaging_errors(extra: dict[int, list[str]]) -> dict[str, Any]:
+    """The error answers of one messaging command: each status with the kwtSMS codes
+    it carries (those of every command, then the command's own)."""
+    common = {
+        400: [
+            "a parameter missing or of the wrong type, or a body not JSON or not UTF-8 (`ERR002`)"
+        ],
+        401: ["wrong username or password, the same for a username that does not exist (`ERR003`)"],
+        403: [
+            "the account is blocked (`ERR005`)",
+            "it has no API access (`ERR004`: staff accounts)",
+            "its API is disabled (`ERR001`)",
+            "the client address is not in its API allowlist (`ERR024`)",
+        ],
+        413: ["the body is over the size limit (`ERR002`)"],
+    }
+    answers = {}
+    for status in sorted(common.keys() | extra.keys()):
+        reasons = common.get(status, []) + extra.get(status, [])
+        text = "; ".join(reasons)
+        answers[str(status)] = _error_response(text[0].upper() + text[1:] + ".")
+    return answers
+
+
+def _messaging_command(
+    summary: str, body: str, ok: str, errors: dict[int, list[str]] | None = None
+) -> dict[str, Any]:
+    schema = _ref("schemas", body)
+    return {
+        "summary": summary,
+        "tags": ["messaging"],
+        "description": (
+            "Compatible with the kwtSMS JSON API: the `kwtsms` client works unchanged with "
+            "its `BASE_URL` set to `http://HOST:PORT/API/`. The account's API username and "
+            "password travel in the body; the trailing slash of the path is optional."
+        ),
+        "requestBody": {
+            "required": True,
+            "content": {_JSON: {"schema": schema}, _FORM: {"schema": schema}},
+        },
+        "responses": {
+            "200": {"description": "Done.", "content": _json_content(_ref("schemas", ok))},
+            **_messaging_errors(errors or {}),
+        },
+    }
+
+
+def _messaging_paths() -> dict[str, Any]:
+    commands = {
+        "send": _messaging_command(
+            "Send an SMS to up to 200 numbers",
+            "SendBody",
+            "SendResult",
+            {
+                400: [
+                    "no valid number (`ERR006`)",
+                    "over 200 numbers (`ERR007`)",
+                    "an empty message (`ERR009`)",
+                    "over 6 pages (`ERR012`)",
+                    "invalid numbers among them, named (`ERR025`)",
+                    "HTML in the message (`ERR027`)",
+                ],
+                402: ["a zero balance (`ERR010`) or one below the points due (`ERR011`)"],
+                403: [
+                    "the sender ID is not the account's (`ERR008`)",
+                    "a number's country is not activated on it (`ERR026`)",
+                ],
+                429: [
+                    "a number was sent to by the account less than 15 seconds ago "
+                    "(`ERR028`); `Retry-After` says when to try again"
+                ],
+                503: ["messages cannot be accepted at the moment (`ERR013`)"],
+            },
+        ),
+        "balance": _messaging_command(
+            "The account's balance: points available and ever purchased",
+            "Credentials",
+            "BalanceResult",
+        ),
+        "senderid": _messaging_command(
+            "The sender IDs registered to the account", "Credentials", "SenderIdResult"
+        ),
+        "coverage": _messaging_command(
+            "The calling codes of the countries the account may send to",
+            "Credentials",
+            "CoverageResult",
+            {403: ["no country is activated on the account (`ERR033`)"]},
+        ),
+        "validate": _messaging_command(
+            "Check numbers: valid and routable (OK), invalid (ER), no route (NR)",
+            "ValidateBody",
+            "ValidateResult",
+            {400: ["over 200 numbers (`ERR007`)"]},
+        ),
+        "report": _messaging_command(
+            "The delivery report of a message, number by number",
+            "ReportBody",
+            "ReportResult",
+            {404: ["no message with this msg-id belongs to the account (`ERR020`)"]},
+        ),
+    }
+    paths = {}
+    for name in _MESSAGING_ENDPOINTS:
+        paths[f"/API/{name}/"] = {"post": commands[name]}
+        paths[f"/API/{name}"] = {"post": commands[name]}
+    return paths
+
+
+def _messaging_body(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["username", "password", *required],
+        "description": "Other fields are ignored.",
+        "properties": {
+            "username": {"type": "string", "description": "The API username."},
+            "password": {"type": "string", "description": "The API password."},
+            **properties,
+        },
+    }
+
+
+def _ok_result(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["result", *required],
+        "properties": {"result": {"const": "OK"}, **properties},
+    }
+
+
+_MOBILE = {
+    "description": (
+        "Numbers with country code, separated by commas (a JSON list is taken too). "
+        "`+`, `00`, spaces, dashes and Arabic-Indic digits are accepted."
+    ),
+    "oneOf": [
+        {"type": "string", "examples": ["96598765432,96566666666"]},
+        {"type": "array", "items": {"type": ["string", "integer"]}},
+        {"type": "integer"},
+    ],
+}
+_NUMBER_LIST = {"type": "array", "items": {"type": "string"}}
+_RECIPIENT_STATUSES = list(dict.fromkeys(delivery_log.REPORT_STATUS.values()))
+
+
+def _messaging_schemas() -> dict[str, Any]:
+    return {
+        "Credentials": _messaging_body([], {}),
+        "SendBody": _messaging_body(
+            ["sender", "message"],
+            {
+                "sender": {
+                    "type": "string",
+                    "description": "A sender ID registered to the account (case-sensitive), "
+                    "or the account's own mobile number.",
+                },
+                "mobile": _MOBILE,
+                "group": {
+                    "type": "string",
+                    "description": "SecGate's extension, instead of `mobile` (one of the two "
+                    "is required, `ERR002` otherwise): the name of one of the account's "
+                    "contact groups (see `/api/v1/contacts/groups/{name}/import`); the message "
+                    "goes to its numbers, up to `SECGATE_MAX_GROUP_SEND_NUMBERS` of them. An "
+                    "unknown group is `ERR002`.",
+                },
+                "message": {"type": "string"},
+                "test": {
+                    "description": "1: queue the message without delivering it, charging nothing.",
+                    "enum": [0, 1, "0", "1", True, False, "true", "false"],
+                    "default": 0,
+                },
+            },
+        ),
+        "ValidateBody": _messaging_body(["mobile"], {"mobile": _MOBILE}),
+        "ReportBody": _messaging_body(
+            ["msgid"], {"msgid": {"type": "string", "description": "The send's `msg-id`."}}
+        ),
+        "SendResult": _ok_result(
+            ["msg-id", "numbers", "points-charged", "balance-after", "unix-timestamp"],
+            {
+                "msg-id": {"type": "string"},
+                "numbers": {"type": "integer", "description": "Distinct numbers accepted."},
+                "points-charged": {
+                    "type": "integer",
+                    "description": "Pages times numbers; 0 in test mode.",
+                },
+                "balance-after": {"type": "integer"},
+                "unix-timestamp": {"type": "integer"},
+            },
+        ),
+        "BalanceResult": _ok_result(
+            ["available", "purchased"],
+            {"available": {"type": "integer"}, "purchased": {"type": "integer"}},
+        ),
+        "SenderIdResult": _ok_result(["senderid"], {"senderid": _NUMBER_LIST}),
+        "CoverageResult": _ok_result(
+            ["coverage"], {"coverage": {**_NUMBER_LIST, "examples": [["965", "966"]]}}
+        ),
+        "ValidateResult": _ok_result(
+            ["mobile"],
+            {
+                "mobile": {
+                    "type": "object",
+                    "required": ["OK", "ER", "NR"],
+                    "properties": {
+                        "OK": {**_NUMBER_LIST, "description": "Valid, and routable."},
+                        "ER": {**_NUMBER_LIST, "description": "Not valid, as given."},
+                        "NR": {
+                            **_NUMBER_LIST,
+                            "description": "Valid, but the country is not activated.",
+                        },
+                    },
+                }
+            },
+        ),
+        "ReportResult": _ok_result(
+            ["msg-id", "status", "numbers", "report"],
+            {
+                "msg-id": {"type": "string"},
+                "status": {
+                    "enum": [*_RECIPIENT_STATUSES, "PARTIAL"],
+                    "description": "The whole message: QUEUED while any number waits for "
+                    "the operator, SUBMITTED while any waits for its receipt, then the "
+                    "numbers' common status, or PARTIAL (some delivered) or FAILED (none).",
+                },
+                "numbers": {"type": "integer"},
+                "report": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["mobile", "status", "unix-timestamp", "reason"],
+                        "properties": {
+                            "mobile": {"type": "string"},
+                            "status": {"enum": _RECIPIENT_STATUSES},
+                            "unix-timestamp": {
+                                "type": "integer",
+                                "description": "When the number entered this status.",
+                            },
+                            "reason": {"type": ["string", "null"]},
+                        },
+                    },
+                },
+            },
+        ),
+    }
+
+
+# -- the sandbox connector's outbox (routed only while that connector is in use) --------
+
+
+def _sandbox_paths() -> dict[str, Any]:
+    return {
+        sandbox_routes.OUTBOX_PATH: {
+            "get": {
+                "summary": "What the sandbox connector delivered to a number, newest first",
+                "tags": ["sandbox"],
+                "description": (
+                    "Only while the sandbox connector is in use (`SECGATE_CONNECTOR=sandbox`, "
+                    "the default); with a real operator the path does not exist (404). "
+                    "For testers, e.g. to read a one-time code."
+                ),
+                "security": [{"bearer": []}],
+                "parameters": [
+                    {
+                        "name": "to",
+                        "in": "query",
+                        "required": True,
+                        "description": "The number, with its country code (`+`, `00`, "
+                        "spaces and dashes are accepted).",
+                        "schema": {"type": "string", "examples": ["96550000000"]},
+                    },
+                    _query(
+                        "limit",
+                        "Messages at most.",
+                        {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": sandbox_routes.MAX_LIMIT,
+                            "default": sandbox_routes.DEFAULT_LIMIT,
+                        },
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The messages, newest first.",
+                        "content": _json_content(_ref("schemas", "SandboxOutbox")),
+                    },
+                    "400": _error_response(
+                        "`to` is missing or not a mobile number, or `limit` is out of range "
+                        "(`invalid_query`)."
+                    ),
+                    **_error_responses(401, 403),
+                },
+            }
+        }
+    }
+
+
+def _sandbox_schemas() -> dict[str, Any]:
+    return {
+        "SandboxOutbox": {
+            "type": "object",
+            "required": ["messages"],
+            "properties": {
+                "messages": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["id", "to", "sender", "text", "connector_ref", "at"],
+                        "properties": {
+                            "id": {"type": "integer"},
+                            "to": {"type": "string", "description": "Digits, country code first."},
+                            "sender": {"type": "string"},
+                            "text": {"type": "string"},
+                            "connector_ref": {
+                                "type": "string",
+                                "description": "The sandbox's message id, as in delivery reports.",
+                            },
+                            "at": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                }
+            },
+        }
+    }
+
+
+# -- contact groups -------------------------------------------------------------------
+
+_GROUP_NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "description": "The group's name (created by the first import into it).",
+    "schema": {"type": "string", "minLength": 1, "maxLength": contacts.MAX_GROUP_NAME_CHARS},
+}
+_ACTING_FOR = {
+    "name": "username",
+    "in": "query",
+    "required": True,
+    "description": "The account whose group it is (staff and pipeline tokens act for any).",
+    "schema": {"type": "string", "maxLength": 64},
+}
+_CONTACTS_NOT_FOUND = _error_response(
+    "No such account (`account_not_found`), or it has no group of that name (`group_not_found`)."
+)
+
+
+def _contacts_paths() -> dict[str, Any]:
+    return {
+        contacts_routes.IMPORT_PATH: {
+            "post": {
+                "summary": "Import contacts into a group, with a report on every refused row",
+                "tags": ["contacts"],
+                "description": (
+                    "A CSV file (`name,number` lines with or without a header, or numbers "
+                    "alone; UTF-8, a BOM and CRLF are fine) or a JSON list. Numbers are "
+                    "normalised as the messaging API reads them, national ones as numbers of "
+                    "the account's home country. Repeats, in the body or of numbers already "
+                    "in the group, are counted as `duplicates`; rows that cannot be imported "
+                    "are in `rejected` and do not fail the rest. A group holds at most "
+                    "`SECGATE_MAX_GROUP_SEND_NUMBERS` numbers."
+                ),
+                "security": [{"bearer": []}],
+                "parameters": [_GROUP_NAME, _ACTING_FOR],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "text/csv": {"schema": {"type": "string"}},
+                        "text/plain": {"schema": {"type": "string"}},
+                        _JSON: {"schema": _ref("schemas", "ContactList")},
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "What was imported, and every row refused with why.",
+                        "content": _json_content(_ref("schemas", "ImportReport")),
+                    },
+                    "400": _error_response(
+                        "The body cannot be read as a whole: `invalid_import` (not UTF-8, over "
+                        f"{contacts.MAX_IMPORT_BYTES} bytes or {contacts.MAX_IMPORT_LINES} "
+                        "lines), `empty_body`, `malformed_json`, `invalid_field`; or "
+                        "`invalid_group_name`, or `username` is missing (`invalid_query`)."
+                    ),
+                    **_error_responses(401, 403, 413),
+                    "404": _CONTACTS_NOT_FOUND,
+                    "415": _error_response("Neither CSV nor JSON (`unsupported_media_type`)."),
+                },
+            }
+        },
+        contacts_routes.GROUP_PATH: {
+            "get": {
+                "summary": "The contacts of a group, in the order they were added",
+                "tags": ["contacts"],
+                "security": [{"bearer": []}],
+                "parameters": [_GROUP_NAME, _ACTING_FOR],
+                "responses": {
+                    "200": {
+                        "description": "The group.",
+                        "content": _json_content(_ref("schemas", "ContactGroup")),
+                    },
+                    "400": _error_response("`username` is missing (`invalid_query`)."),
+                    **_error_responses(401, 403),
+                    "404": _CONTACTS_NOT_FOUND,
+                },
+            }
+        },
+    }
+
+
+def _contacts_schemas() -> dict[str, Any]:
+    contact = {
+        "type": "object",
+        "required": ["name", "number"],
+        "properties": {
+            "name": {"type": "string", "maxLength": contacts.MAX_CONTACT_NAME_CHARS},
+            "number": {"type": "string", "description": "Digits, country code first."},
+        },
+    }
+    return {
+        "ContactList": {
+            "type": "object",
+            "required": ["contacts"],
+            "additionalProperties": False,
+            "properties": {
+                "contacts": {
+                    "type": "array",
+                    "maxItems": contacts.MAX_IMPORT_LINES,
+                    "items": {
+                        "type": "object",
+                        "required": ["number"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {"type": "string", "default": ""},
+                            "number": {
+                                "type": ["string", "integer"],
+                                "description": "As people write it: `+`, `00`, spaces, "
+                                "dashes and Arabic-Indic digits are fine.",
+                            },
+                        },
+                    },
+                }
+            },
+        },
+        "ImportReport": {
+            "type": "object",
+            "required": ["group", "added", "duplicates", "rejected"],
+            "properties": {
+                "group": {"type": "string"},
+                "added": {"type": "integer", "minimum": 0},
+                "duplicates": {"type": "integer", "minimum": 0},
+                "rejected": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["line", "raw", "reason"],
+                        "properties": {
+                            "line": {
+                                "type": "integer",
+                                "description": "Line of the file, or position in the JSON list "
+                                "(from 1).",
+                            },
+                            "raw": {"type": "string", "description": "The row as given."},
+                            "reason": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+        "ContactGroup": {
+            "type": "object",
+            "required": ["group", "count", "contacts"],
+            "properties": {
+                "group": {"type": "string"},
+                "count": {"type": "integer", "minimum": 0},
+                "contacts": {"type": "array", "items": contact},
+            },
+        },
     }
 
 
@@ -191,6 +678,9 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/alerts/{id}/resolve": {
                 "post": _alert_action("Resolve an alert: it needs no more attention"),
             },
+            **_messaging_paths(),
+            **_sandbox_paths(),
+            **_contacts_paths(),
         },
         "components": {
             "securitySchemes": {
@@ -225,6 +715,11 @@ def openapi_document() -> dict[str, Any]:
                         },
                         "description": {"type": "string", "description": "For people."},
                         "request_id": {"type": "string"},
+                        "result": {
+                            "const": "ERROR",
+                            "description": "On the messaging API (`/API/*`) only, where "
+                            "`code` is kwtSMS's `ERRnnn`.",
+                        },
                         "fields": {
                             "type": "array",
                             "description": "With `invalid_field`: each problem found.",
@@ -306,6 +801,9 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                 },
+                **_messaging_schemas(),
+                **_sandbox_schemas(),
+                **_contacts_schemas(),
                 "AlertActionBody": {
                     "type": "object",
                     "additionalProperties": False,

@@ -229,7 +229,8 @@ class Message(Base):
     # The public "msg-id": random, so one customer cannot guess another's.
     msg_id: Mapped[str] = mapped_column(String(32), unique=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    sender: Mapped[str] = mapped_column(String(11))
+    # A registered sender ID (at most 11 characters), or the account's own mobile number.
+    sender: Mapped[str] = mapped_column(String(15))
     # Emptied by the retention job past the retention period (text_removed_at set).
     text: Mapped[str] = mapped_column(Text)
     encoding: Mapped[str] = mapped_column(String(8))  # "gsm7" or "ucs2"
@@ -358,6 +359,6 @@ class SandboxOutboxEntry(Base):
     recipient_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     connector_ref: Mapped[str] = mapped_column(String(64))
     number: Mapped[str] = mapped_column(String(15))
-    sender: Mapped[str] = mapped_column(String(11))
+    sender: Mapped[str] = mapped_column(String(15))
     text: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -23,6 +23,7 @@ from secgate.accounts.registry import (
     add_sender_id,
     create_account,
     find_account,
+    set_activated_countries,
     set_api_allowlist,
 )
 from secgate.auth.passwords import PasswordHasher
@@ -433,6 +434,44 @@ async def test_allowlist_for_an_unknown_account_is_rejected(db_sessions: Session
     async with db_sessions() as session:
         with pytest.raises(AccountNotFound):
             await set_api_allowlist(session, "nobody", ["203.0.113.0/24"])
+
+
+# --- set_activated_countries ----------------------------------------------------------------
+
+
+async def test_new_account_may_send_to_kuwait_only(
+    db_sessions: SessionFactory, hasher: PasswordHasher
+) -> None:
+    account = await _create(db_sessions, hasher)
+    async with db_sessions() as session:
+        stored = await session.get(Account, account.id)
+        assert stored is not None
+        assert stored.activated_countries == ["KW"]
+
+
+async def test_activated_countries_are_stored_upper_case_sorted_once(
+    db_sessions: SessionFactory, hasher: PasswordHasher
+) -> None:
+    account = await _create(db_sessions, hasher)
+    async with db_sessions() as session:
+        await set_activated_countries(session, "alice", ["sa", " KW ", "AE", "kw"])
+        await session.commit()
+
+    async with db_sessions() as session:
+        stored = await session.get(Account, account.id)
+        assert stored is not None
+        assert stored.activated_countries == ["AE", "KW", "SA"]
+
+
+async def test_unknown_country_is_not_activated(
+    db_sessions: SessionFactory, hasher: PasswordHasher
+) -> None:
+    await _create(db_sessions, hasher)
+    async with db_sessions() as session:
+        with pytest.raises(InvalidField, match=r"^activated_countries: 'XX'"):
+            await set_activated_countries(session, "alice", ["KW", "XX"])
+        with pytest.raises(AccountNotFound):
+            await set_activated_countries(session, "nobody", ["KW"])
 
 
 def test_every_domain_error_is_an_account_error() -> None:

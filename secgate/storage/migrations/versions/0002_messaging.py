@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("recipient_id", sa.BigInteger(), nullable=False),
         sa.Column("connector_ref", sa.String(length=64), nullable=False),
         sa.Column("number", sa.String(length=15), nullable=False),
-        sa.Column("sender", sa.String(length=11), nullable=False),
+        sa.Column("sender", sa.String(length=15), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sandbox_outbox")),
@@ -58,7 +58,7 @@ def upgrade() -> None:
         sa.Column(
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("sender", sa.String(length=11), nullable=False),
+        sa.Column("sender", sa.String(length=15), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("encoding", sa.String(length=8), nullable=False),
         sa.Column("pages", sa.Integer(), nullable=False),

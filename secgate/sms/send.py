@@ -1,0 +1,343 @@
+"""The accept path of a send, knowing nothing of HTTP.
+
+    request -> draft -> checks (rules.default_checks) -> ERR028 claims -> balance
+            -> one transaction: message, recipients (QUEUED), delivery events
+               (ACCEPTED, QUEUED), the charge and its ledger entry
+            -> commit -> dispatch queue -> low-balance notice
+
+The database is the source of truth: once the transaction commits the send is
+accepted, whatever happens to the queue. Queue items are only a prompt for the
+dispatcher; if an enqueue fails, its sweeper finds the queued recipients in the
+database. Test sends are stored the same way, charged nothing and never queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from secgate.hotstate.protocol import HotState, HotStateUnavailable
+from secgate.settings import Settings
+from secgate.sms import credits
+from secgate.sms.encoding import encode_info
+from secgate.sms.rules import (
+    Check,
+    Draft,
+    NumberClaim,
+    RecentNumbers,
+    SendingAccount,
+    default_checks,
+    originator,
+    read_numbers,
+)
+from secgate.storage.db import SessionFactory
+from secgate.storage.models import (
+    Account,
+    Contact,
+    ContactGroup,
+    DeliveryEvent,
+    Message,
+    MessageStatus,
+    Recipient,
+    RecipientState,
+)
+
+log = logging.getLogger("secgate.sms")
+
+# The hot-state queue the dispatcher consumes; each item is dispatch_payload(...).
+DISPATCH_QUEUE = "sms.dispatch"
+
+# Rows written in bulk go through the tables, not the ORM: a 200-number send writes
+# 600 rows, and the ORM's per-row bookkeeping would cost more than the database.
+_RECIPIENTS = Recipient.__table__
+_DELIVERY_EVENTS = DeliveryEvent.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    account_id: int
+    sender: str
+    numbers: Sequence[str]  # raw strings as given
+    text: str
+    test: bool
+    client_ip: str | None
+    group_id: int | None = None  # numbers come from this contact group instead
+
+
+@dataclass(frozen=True, slots=True)
+class SendAccepted:
+    msg_id: str
+    numbers: int
+    points_charged: int
+    balance_after: int
+    unix_timestamp: int  # Unix time (UTC) of acceptance
+    status: MessageStatus  # ACCEPTED, or HELD (issue 4)
+
+
+@dataclass(frozen=True, slots=True)
+class SendRefused:
+    code: str  # "ERR0xx" with kwtSMS's meaning
+    description: str
+
+
+class LowBalanceHook(Protocol):
+    async def notify(self, account_id: int, balance_after: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    message_id: int
+    recipient_ids: list[int]
+    balance_after: int
+
+
+def dispatch_payload(message_id: int, recipient_ids: Sequence[int]) -> bytes:
+    return json.dumps({"message_id": message_id, "recipient_ids": list(recipient_ids)}).encode()
+
+
+class SmsService:
+    """Accepts sends. One per application (appkeys.SMS); safe to share between tasks,
+    as each send uses sessions of its own."""
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        hot: HotState,
+        settings: Settings,
+        *,
+        low_balance: LowBalanceHook | None = None,
+        checks: Sequence[Check] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._sessions = sessions
+        self._hot = hot
+        self._settings = settings
+        self._low_balance = low_balance
+        self._checks = list(default_checks(settings) if checks is None else checks)
+        self._recent = RecentNumbers(hot, settings.same_number_block_s)
+        self._clock = clock
+
+    async def send(self, request: SendRequest) -> SendAccepted | SendRefused:
+        draft = await self._draft(request)
+        if isinstance(draft, SendRefused):
+            return draft
+        for check in self._checks:
+            result = await check.check(draft)
+            if result.code is not None:
+                return _refused(draft, result.code, result.reason)
+
+        numbers = draft.numbers.valid
+        points = 0 if draft.test else draft.encoding.pages * len(numbers)
+        msg_id = secrets.token_hex(16)
+        claim = await self._recent.claim(
+            draft.account.id, numbers, test=draft.test, token=msg_id.encode()
+        )
+        if claim.result.code is not None:
+            return _refused(draft, claim.result.code, claim.result.reason)
+
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        # The balance as read is a first look that spares a doomed transaction;
+        # the conditional UPDATE of the charge decides.
+        outcome = _balance_refusal(draft.account.balance, points)
+        if outcome is None:
+            outcome = await self._store_releasing(draft, claim, msg_id, points, now)
+        if isinstance(outcome, SendRefused):
+            await self._recent.release(claim)
+            return _refused(draft, outcome.code, outcome.description)
+
+        if not draft.test:
+            await self._enqueue(outcome)
+        if points:
+            await self._notify_low_balance(draft.account, outcome.balance_after)
+        return SendAccepted(
+            msg_id=msg_id,
+            numbers=len(numbers),
+            points_charged=points,
+            balance_after=outcome.balance_after,
+            unix_timestamp=int(now.timestamp()),
+            status=MessageStatus.ACCEPTED,
+        )
+
+    async def _draft(self, request: SendRequest) -> Draft | SendRefused:
+        async with self._sessions() as session:
+            account = await session.get(Account, request.account_id)
+            if account is None:
+                return SendRefused("ERR003", "Unknown account")
+            if account.disabled:
+                return SendRefused("ERR005", "This account is blocked")
+            entries: Sequence[str] = request.numbers
+            limit = self._settings.max_numbers_per_request
+            if request.group_id is not None:
+                limit = self._settings.max_group_send_numbers
+                entries = await _group_numbers(session, account.id, request.group_id, limit)
+        sending = SendingAccount(
+            id=account.id,
+            mobile=account.mobile,
+            home_country=account.home_country,
+            activated_countries=frozenset(account.activated_countries),
+            sender_ids=frozenset(sender_id.name for sender_id in account.sender_ids),
+            balance=account.balance,
+            low_balance_threshold=account.low_balance_threshold,
+        )
+        if len(entries) > self._settings.max_numbers_per_request:
+            # A large group: tens of microseconds a number is too long for the event loop.
+            numbers = await asyncio.to_thread(read_numbers, entries, account.home_country, limit)
+        else:
+            numbers = read_numbers(entries, account.home_country, limit)
+        return Draft(
+            account=sending,
+            sender=request.sender,
+            originator=originator(sending, request.sender),
+            text=request.text,
+            encoding=encode_info(request.text),
+            numbers=numbers,
+            test=request.test,
+            client_ip=request.client_ip,
+        )
+
+    async def _store_releasing(
+        self, draft: Draft, claim: NumberClaim, msg_id: str, points: int, now: datetime
+    ) -> _Stored | SendRefused:
+        try:
+            return await self._store(draft, msg_id, points, now)
+        except BaseException:
+            # Nothing was accepted: the numbers must not stay blocked for it.
+            await self._recent.release(claim)
+            raise
+
+    async def _store(
+        self, draft: Draft, msg_id: str, points: int, now: datetime
+    ) -> _Stored | SendRefused:
+        """Write the send and charge for it in one transaction. The rows are written
+        before the charge so that, on PostgreSQL, the account row is locked only for
+        the end of the transaction."""
+        assert draft.originator is not None  # SenderOwnership passed
+        async with self._sessions() as session:
+            message = Message(
+                msg_id=msg_id,
+                account_id=draft.account.id,
+                sender=draft.originator,
+                text=draft.text,
+                encoding=draft.encoding.encoding,
+                pages=draft.encoding.pages,
+                numbers=len(draft.numbers.valid),
+                points_charged=points,
+                test=draft.test,
+                status=MessageStatus.ACCEPTED,
+                created_at=now,
+            )
+            session.add(message)
+            await session.flush()
+            recipient_ids = list(
+                await session.scalars(
+                    insert(_RECIPIENTS).returning(_RECIPIENTS.c.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "message_id": message.id,
+                            "number": number,
+                            "state": RecipientState.QUEUED,
+                            "updated_at": now,
+                        }
+                        for number in draft.numbers.valid
+                    ],
+                )
+            )
+            await session.execute(
+                insert(_DELIVERY_EVENTS),
+                [
+                    {
+                        "message_id": message.id,
+                        "recipient_id": recipient_id,
+                        "state": state,
+                        "at": now,
+                    }
+                    for recipient_id in recipient_ids
+                    for state in (RecipientState.ACCEPTED, RecipientState.QUEUED)
+                ],
+            )
+            balance_after: int | None = draft.account.balance
+            if points:
+                balance_after = await credits.charge(
+                    session, draft.account.id, points, message_id=message.id, at=now
+                )
+            if balance_after is None:
+                await session.rollback()
+                balance = await session.scalar(
+                    select(Account.balance).where(Account.id == draft.account.id)
+                )
+                return _balance_refusal(balance or 0, points) or SendRefused(
+                    "ERR011", "Insufficient balance"
+                )
+            await session.commit()
+        return _Stored(message.id, recipient_ids, balance_after)
+
+    async def _enqueue(self, stored: _Stored) -> None:
+        batch = self._settings.dispatch_batch_size
+        ids = stored.recipient_ids
+        for start in range(0, len(ids), batch):
+            try:
+                await self._hot.enqueue(
+                    DISPATCH_QUEUE, dispatch_payload(stored.message_id, ids[start : start + batch])
+                )
+            except HotStateUnavailable:
+                # Accepted all the same: the dispatcher's sweeper finds them in the database.
+                log.warning(
+                    "sms_dispatch_not_enqueued",
+                    extra={"message_id": stored.message_id, "recipients": len(ids) - start},
+                    exc_info=True,
+                )
+                return
+
+    async def _notify_low_balance(self, account: SendingAccount, balance_after: int) -> None:
+        threshold = account.low_balance_threshold
+        if threshold is None:
+            threshold = self._settings.low_balance_threshold_points
+        if self._low_balance is None or balance_after >= threshold:
+            return
+        try:
+            await self._low_balance.notify(account.id, balance_after)
+        except Exception:
+            # The send is accepted and charged; a lost warning must not undo that.
+            log.exception("low_balance_notify_failed", extra={"account_id": account.id})
+
+
+async def _group_numbers(
+    session: AsyncSession, account_id: int, group_id: int, limit: int
+) -> list[str]:
+    """The numbers of one of the account's contact groups (none for another's group),
+    one past the limit at most: enough to tell that there are too many."""
+    rows = await session.scalars(
+        select(Contact.number)
+        .join(ContactGroup, Contact.group_id == ContactGroup.id)
+        .where(ContactGroup.id == group_id, ContactGroup.account_id == account_id)
+        .order_by(Contact.id)
+        .limit(limit + 1)
+    )
+    return list(rows)
+
+
+def _balance_refusal(balance: int, points: int) -> SendRefused | None:
+    if points == 0:
+        return None
+    if balance <= 0:
+        return SendRefused("ERR010", "Account balance is zero")
+    if balance < points:
+        return SendRefused(
+            "ERR011", f"Insufficient balance: {points} points needed, {balance} available"
+        )
+    return None
+
+
+def _refused(draft: Draft, code: str, reason: str) -> SendRefused:
+    log.info("sms_refused", extra={"account_id": draft.account.id, "code": code})
+    return SendRefused(code, reason)

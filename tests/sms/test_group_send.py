@@ -1,0 +1,121 @@
+"""Sending to a contact group: `POST /API/send/` with SecGate's `group` field instead
+of `mobile` sends to the group's numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from secgate import appkeys
+from secgate.accounts.registry import add_sender_id, create_account
+from secgate.app import create_app
+from secgate.auth.passwords import PasswordHasher
+from secgate.settings import Settings
+from secgate.sms.contacts import import_csv
+from secgate.sms.credits import add_credits
+from secgate.storage.models import Message, Recipient
+
+ClientMaker = Callable[[web.Application], Awaitable[TestClient]]
+
+FAST = {"argon2_time_cost": 1, "argon2_memory_kib": 256, "argon2_parallelism": 1}
+PASSWORD = "correct horse battery"
+GROUP = [f"965500000{i:02d}" for i in range(1, 6)]
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: ClientMaker, make_settings: Callable[..., Settings], database_url: str
+) -> TestClient:
+    settings = make_settings(**FAST, database_url=database_url, max_group_send_numbers=250)
+    return await aiohttp_client(create_app(settings))
+
+
+async def add_customer(client: TestClient, username: str, group: list[str] | None) -> int:
+    """An account with API credentials, a sender ID, credits and (unless None) a
+    contact group "vip" holding `group`."""
+    app = client.app
+    async with app[appkeys.DB_SESSIONS].begin() as session:
+        account = await create_account(
+            session,
+            PasswordHasher(app[appkeys.SETTINGS]),
+            username=username,
+            password=PASSWORD,
+            mobile="96599999999",
+            country="KW",
+        )
+        await add_sender_id(session, username=username, sender="KWT-SMS")
+        await add_credits(session, account.id, 1000)
+        if group is not None:
+            await import_csv(session, account.id, "vip", "\n".join(group), max_group_numbers=250)
+        return account.id
+
+
+async def send(client: TestClient, username: str = "acme", **fields: Any) -> tuple[int, Any]:
+    body = {"username": username, "password": PASSWORD, "sender": "KWT-SMS", "message": "Hi"}
+    response = await client.post("/API/send/", json=body | fields)
+    return response.status, await response.json()
+
+
+async def recipients(client: TestClient, msg_id: str) -> list[str]:
+    async with client.app[appkeys.DB_SESSIONS]() as session:
+        return list(
+            await session.scalars(
+                select(Recipient.number)
+                .join(Message, Message.id == Recipient.message_id)
+                .where(Message.msg_id == msg_id)
+                .order_by(Recipient.number)
+            )
+        )
+
+
+async def test_a_send_to_a_group_goes_to_each_of_its_numbers(client: TestClient) -> None:
+    await add_customer(client, "acme", GROUP)
+
+    status, body = await send(client, group="vip", test=1)
+
+    assert status == 200, body
+    assert (body["result"], body["numbers"], body["points-charged"]) == ("OK", 5, 0)
+    assert await recipients(client, body["msg-id"]) == GROUP
+
+
+async def test_a_group_is_not_held_to_the_200_numbers_of_a_request(client: TestClient) -> None:
+    many = [f"96550{i:06d}" for i in range(201)]
+    await add_customer(client, "acme", many)
+
+    status, body = await send(client, group="vip")
+
+    assert status == 200, body
+    assert (body["numbers"], body["points-charged"], body["balance-after"]) == (201, 201, 799)
+
+
+async def test_another_accounts_group_of_that_name_is_not_found(client: TestClient) -> None:
+    await add_customer(client, "acme", GROUP)
+    await add_customer(client, "other", None)
+
+    status, body = await send(client, "other", group="vip")
+
+    assert (status, body["code"]) == (400, "ERR002")
+    assert "no contact group named 'vip'" in body["description"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "description"),
+    [
+        ({}, "Missing parameter: mobile"),
+        ({"group": "vip", "mobile": GROUP[0]}, "give mobile or group, not both"),
+    ],
+)
+async def test_mobile_or_group_is_required_but_not_both(
+    client: TestClient, fields: dict[str, Any], description: str
+) -> None:
+    await add_customer(client, "acme", GROUP)
+
+    status, body = await send(client, **fields)
+
+    assert (status, body["code"]) == (400, "ERR002")
+    assert description in body["description"]

@@ -1,0 +1,515 @@
+"""Delivery-report webhooks: signed posts to a real local endpoint, retries with
+backoff, abandonment, timeouts, and claims that keep two workers from posting a row
+twice."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from secgate import appkeys
+from secgate.accounts.registry import AccountNotFound, InvalidField
+from secgate.app import create_app
+from secgate.settings import Settings
+from secgate.sms.send import SendAccepted, SendRequest
+from secgate.sms.webhooks import WebhookWorker, backoff_s, set_webhook_url, webhook_secret
+from secgate.storage.db import SessionFactory, create_engine, session_factory
+from secgate.storage.models import Account, SenderId, WebhookDelivery
+
+T0 = 1_800_000_000.0
+PAYLOAD = {
+    "msg-id": "a1b2c3",
+    "mobile": "96550000000",
+    "status": "DELIVERED",
+    "unix-timestamp": 1_799_999_990,
+    "reason": None,
+}
+
+ServerMaker = Callable[[web.Application], Any]
+
+
+class FakeClock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """A customer's endpoint: records every request; answers each path with the statuses
+    scripted for it (200 once the script runs out); `/hang` never answers."""
+
+    server: TestServer | None = None
+    requests: list[Received] = field(default_factory=list)
+    scripts: dict[str, list[int]] = field(default_factory=dict)
+    delay_s: float = 0.0
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.requests.append(Received(request.path, dict(request.headers), body))
+        async with self.arrived:
+            self.arrived.notify_all()
+        if request.path == "/hang":
+            await self.release.wait()
+        if request.path == "/gated":
+            await self.gate.wait()
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        script = self.scripts.get(request.path)
+        if request.path == "/moved":
+            raise web.HTTPFound("/elsewhere")
+        return web.Response(status=script.pop(0) if script else 200)
+
+    def url(self, path: str) -> str:
+        assert self.server is not None
+        return str(self.server.make_url(path))
+
+    async def wait_for(self, count: int, timeout_s: float = 5.0) -> None:
+        """Until `count` requests have arrived."""
+        async with self.arrived:
+            await asyncio.wait_for(
+                self.arrived.wait_for(lambda: len(self.requests) >= count), timeout_s
+            )
+
+    def paths(self) -> list[str]:
+        return [r.path for r in self.requests]
+
+
+@pytest.fixture
+async def receiver(aiohttp_server: ServerMaker) -> AsyncIterator[Receiver]:
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", receiver.handle)
+    receiver.server = await aiohttp_server(app)
+    yield receiver
+    # Lets waiting handlers end, so that the server can close.
+    receiver.release.set()
+    receiver.gate.set()
+
+
+@pytest.fixture
+async def account_id(db_sessions: SessionFactory) -> int:
+    async with db_sessions.begin() as session:
+        account = Account(
+            username="alice",
+            username_key="alice",
+            password_hash="unused",
+            mobile="96550000000",
+            home_country="KW",
+        )
+        session.add(account)
+        await session.flush()
+        return account.id
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], database_url: str) -> Settings:
+    return make_settings(
+        database_url=database_url,
+        webhook_timeout_s=0.3,
+        webhook_max_attempts=3,
+        webhook_backoff_base_s=2.0,
+    )
+
+
+@pytest.fixture
+async def worker_factory(
+    db_sessions: SessionFactory, settings: Settings
+) -> AsyncIterator[Callable[..., WebhookWorker]]:
+    workers: list[WebhookWorker] = []
+
+    def make(
+        clock: Callable[[], float], sessions: SessionFactory = db_sessions, **kwargs: Any
+    ) -> WebhookWorker:
+        worker = WebhookWorker(sessions, settings, clock=clock, **kwargs)
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        await worker.close()
+
+
+async def add_report(
+    db_sessions: SessionFactory, account_id: int, url: str, *, due: float = T0, **payload: Any
+) -> int:
+    async with db_sessions.begin() as session:
+        row = WebhookDelivery(
+            account_id=account_id,
+            url=url,
+            payload={**PAYLOAD, **payload},
+            next_attempt_at=datetime.fromtimestamp(due, UTC),
+        )
+        session.add(row)
+        await session.flush()
+        return row.id
+
+
+async def outbox_row(db_sessions: SessionFactory, row_id: int) -> WebhookDelivery:
+    async with db_sessions() as session:
+        row = await session.get(WebhookDelivery, row_id)
+        assert row is not None
+        return row
+
+
+def at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+# -- the signature -----------------------------------------------------------------------
+
+
+def test_the_secret_is_an_hmac_of_the_secret_key_and_the_account_id() -> None:
+    expected = hmac.new(b"k" * 40, b"dlr-webhook:42", hashlib.sha256).hexdigest()
+
+    assert webhook_secret("k" * 40, 42) == expected
+    assert webhook_secret("k" * 40, 43) != expected
+
+
+async def test_a_due_report_is_posted_once_signed_over_timestamp_and_body(
+    receiver: Receiver,
+    worker_factory: Callable[..., WebhookWorker],
+    db_sessions: SessionFactory,
+    account_id: int,
+    settings: Settings,
+) -> None:
+    row_id = await add_report(db_sessions, account_id, receiver.url("/dlr"))
+    worker = worker_factory(FakeClock(T0 + 5))
+
+    posted = await worker.run_once()
+    again = await worker.run_once()
+
+    assert (posted, again) == (1, 0)
+    [request] = receiver.requests
+    assert json.loads(request.body) == PAYLOAD
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["X-SecGate-Timestamp"] == str(int(T0 + 5))
+    assert request.headers["X-SecGate-Delivery"] == str(row_id)
+    secret = hmac.new(
+        settings.secret_key.encode(), f"dlr-webhook:{account_id}".encode(), hashlib.sha256
+    ).hexdigest()
+    signed = f"{int(T0 + 5)}.".encode() + request.body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    assert request.headers["X-SecGate-Signature"] == f"sha256={expected}"
+    row = await outbox_row(db_sessions, row_id)
+    assert (row.delivered_at, row.attempts, row.last_error) == (at(T0 + 5), 1, None)
+
+
+async def test_a_report_not_yet_due_waits(
+    receiver: Receiver,
+    worker_factory: Callable[..., WebhookWorker],
+    db_sessions: SessionFactory,
+    account_id: int,
+) -> None:
+    await add_report(db_sessions, account_id, receiver.url("/dlr"), due=T0 + 1)
+    worker = worker_factory(FakeClock(T0 + 0.999))
+
+    assert await worker.run_once() == 0
+    assert receiver.requests == []
+
+
+# -- retries -----------------------------------------------------------------------------
+
+
+def test_backoff_doubles_from_the_base_and_stops_at_a_day(settings: Settings) -> None:
+    assert [backoff_s(settings, n) for n in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 16.0]
+    assert backoff_s(settings, 60) == 24 * 3600.0
+
+
+async def test_a_failed_post_is_retried_after_the_backoff_and_then_delivered(
+    receiver: Receiver,
+    worker_factory: Callable[..., WebhookWorker],
+    db_sessions: SessionFactory,
+    account_id: int,
+) -> None:
+    receiver.scripts["/dlr"] = [500, 503]
+    row_id = await add_report(db_sessions, account_id, receiver.url("/dlr"))
+    clock = FakeClock(T0)
+    worker = worker_factory(clock)
+
+    await worker.run_once()  # attempt 1: 500, next after 2 s
+    first = await outbox_row(db_sessions, row_id)
+    clock.now = T0 + 1.999
+    early = await worker.run_once()
+    clock.now = T0 + 2
+    await worker.run_once()  # attempt 2: 503, next after 4 s
+    second = await outbox_row(db_sessions, row_id)
+    clock.now = T0 + 5.999
+    still_early = await worker.run_once()
+    clock.now = T0 + 6
+    await worker.run_once()  # attempt 3: 200
+
+    assert (first.attempts, first.next_attempt_at, first.last_error) == (1, at(T0 + 2), "HTTP 500")
+    assert (second.attempts, second.next_attempt_at, second.last_error) == (
+        2,
+        at(T0 + 6),
+        "HTTP 503",
+    )
+    assert (early, still_early) == (0, 0)
+    assert len(receiver.requests) == 3
+    assert len({r.body for r in receiver.requests}) == 1  # the same report each time
+    done = await outbox_row(db_sessions, row_id)
+    assert (done.delivered_at, done.attempts, done.last_error) == (at(T0 + 6), 3, None)
+
+
+async def test_after_the_last_attempt_fails_the_report_is_abandoned_with_its_error(
+    receiver: Receiver,
+    worker_factory: Callable[..., WebhookWorker],
+    db_sessions: SessionFactory,
+    account_id: int,
+) -> None:
+    receiver.scripts["/dlr"] = [500] * 10
+    row_id = await add_report(db_sessions, account_id, receiver.url("/dlr"))
+    clock = FakeClock(T0)
+    worker = worker_factory(clock)
+
+    for _ in range(3):  # webhook_max_attempts
+        assert await worker.run_once() == 1
+        clock.now += 3600
+    later = await worker.run_once()
+
+    assert later == 0
+    assert len(receiver.requests) == 3
+    row = await outbox_row(db_sessions, row_id)
+    assert row.abandoned_at == at(T0 + 2 * 3600)
+    assert (row.delivered_at, row.attempts, row.last_error) == (None, 3, "HTTP 500")
+
+
+async def test_a_redirect_is_a_failed_attempt_and_is_not_followed(
+    receiver: Receiver,
+    worker_factory: Callable[..., WebhookWorker],
+    db_sessions: SessionFactory,
+    account_id: int,
+) -> None:
+    row_id = await add_report(db_sessions, account_id, receiver.url("/moved"))
+
+    await worker_factory(FakeClock()).run_once()
+
+    assert receiver.paths() == ["/moved"]
+    assert (await outbox_row(db_sessions, row_id)).last_error == "HTTP 302"
+
+
+async def test_an_endpoint_that_does_not_answer_times_out_without_holding_up_the_others(
+    receiver: Receiver,
+    worker_factory: Callable[..., WebhookWorker],
+    db_sessions: SessionFactory,
+    account_id: int,
+) -> None:
+    hanging = await add_report(db_sessions, account_id, receiver.url("/hang"))
+    fine = await add_report(db_sessions, account_id, receiver.url("/dlr"))
+
+    assert await worker_factory(FakeClock()).run_once() == 2
+
+    slow = await outbox_row(db_sessions, hanging)
+    assert slow.last_error == "no answer within 0.3 s"
+    assert (slow.delivered_at, slow.attempts, slow.next_attempt_at) == (None, 1, at(T0 + 2))
+    assert (await outbox_row(db_sessions, fine)).delivered_at == at(T0)
+
+
+async def test_an_unreachable_endpoint_is_a_failed_attempt(
+    worker_factory: Callable[..., WebhookWorker],
+    db_sessions: SessionFactory,
+    account_id: int,
+    unused_tcp_port: int,
+) -> None:
+    row_id = await add_report(db_sessions, account_id, f"http://127.0.0.1:{unused_tcp_port}/x")
+
+    await worker_factory(FakeClock()).run_once()
+
+    row = await outbox_row(db_sessions, row_id)
+    assert row.delivered_at is None
+    assert row.last_error is not None and row.last_error.startswith("ClientConnectorError")
+
+
+# -- several workers ---------------------------------------------------------------------
+
+
+async def test_two_workers_on_separate_connections_never_post_the_same_report(
+    receiver: Receiver,
+    worker_factory: Callable[..., WebhookWorker],
+    db_sessions: SessionFactory,
+    database_url: str,
+    account_id: int,
+) -> None:
+    receiver.delay_s = 0.005  # posts overlap with the other worker's claims
+    row_ids = [
+        await add_report(db_sessions, account_id, receiver.url("/dlr"), due=T0 - i)
+        for i in range(40)
+    ]
+    other_engine = create_engine(database_url)  # as another gateway process would
+    clock = FakeClock()
+    workers = [
+        worker_factory(clock, batch_size=3),
+        worker_factory(clock, session_factory(other_engine), batch_size=3),
+    ]
+
+    async def drain(worker: WebhookWorker) -> int:
+        total = 0
+        while posted := await worker.run_once():
+            total += posted
+        return total
+
+    try:
+        per_worker = await asyncio.gather(*(drain(w) for w in workers))
+    finally:
+        await other_engine.dispose()
+
+    posts = Counter(r.headers["X-SecGate-Delivery"] for r in receiver.requests)
+    assert posts == Counter({str(row_id): 1 for row_id in row_ids})
+    assert sum(per_worker) == 40
+    async with db_sessions() as session:
+        undelivered = await session.scalars(
+            select(WebhookDelivery.id).where(WebhookDelivery.delivered_at.is_(None))
+        )
+        assert list(undelivered) == []
+
+
+async def test_a_worker_whose_lease_ran_out_does_not_overwrite_the_one_that_took_over(
+    receiver: Receiver, db_sessions: SessionFactory, account_id: int, settings: Settings
+) -> None:
+    receiver.scripts["/gated"] = [500, 200]  # the first post fails, the second succeeds
+    row_id = await add_report(db_sessions, account_id, receiver.url("/gated"))
+    patient = replace(settings, webhook_timeout_s=5.0)  # a lease of 5 + 30 s
+    first = WebhookWorker(db_sessions, patient, clock=FakeClock(T0))
+    second = WebhookWorker(db_sessions, patient, clock=FakeClock(T0 + 36))  # lease over
+
+    try:
+        late = asyncio.create_task(first.run_once())
+        await receiver.wait_for(1)
+        taken_over = asyncio.create_task(second.run_once())
+        await receiver.wait_for(2)
+        receiver.gate.set()
+        assert await asyncio.gather(late, taken_over) == [1, 1]
+    finally:
+        await first.close()
+        await second.close()
+
+    row = await outbox_row(db_sessions, row_id)
+    assert (row.delivered_at, row.last_error, row.attempts) == (at(T0 + 36), None, 2)
+
+
+# -- setting the URL ---------------------------------------------------------------------
+
+
+async def test_setting_the_url_stores_it_and_returns_the_accounts_secret(
+    db_sessions: SessionFactory, account_id: int, settings: Settings
+) -> None:
+    async with db_sessions.begin() as session:
+        secret = await set_webhook_url(session, settings, "Alice", "https://example.com/dlr?k=1")
+
+    async with db_sessions() as session:
+        account = await session.get(Account, account_id)
+    assert account is not None and account.dlr_webhook_url == "https://example.com/dlr?k=1"
+    assert secret == webhook_secret(settings.secret_key, account_id)
+
+
+async def test_setting_no_url_removes_the_webhook(
+    db_sessions: SessionFactory, account_id: int, settings: Settings
+) -> None:
+    async with db_sessions.begin() as session:
+        await set_webhook_url(session, settings, "alice", "https://example.com/dlr")
+        await set_webhook_url(session, settings, "alice", None)
+
+    async with db_sessions() as session:
+        account = await session.get(Account, account_id)
+    assert account is not None and account.dlr_webhook_url is None
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("ftp://example.com/dlr", "http:// or https://"),
+        ("https:///dlr", "http:// or https://"),
+        ("example.com/dlr", "http:// or https://"),
+        ("https://example.com:port/", "not a URL"),
+        ("https://example.com/a b", "without spaces"),
+        ("https://example.com/" + "a" * 2030, "longer than 2048"),
+    ],
+)
+async def test_a_url_that_is_not_absolute_http_is_refused(
+    db_sessions: SessionFactory, account_id: int, settings: Settings, url: str, problem: str
+) -> None:
+    async with db_sessions() as session:
+        with pytest.raises(InvalidField, match=problem):
+            await set_webhook_url(session, settings, "alice", url)
+
+
+async def test_setting_the_url_of_an_unknown_account_fails(
+    db_sessions: SessionFactory, settings: Settings
+) -> None:
+    async with db_sessions() as session:
+        with pytest.raises(AccountNotFound):
+            await set_webhook_url(session, settings, "nobody", "https://example.com/")
+
+
+# -- end to end ----------------------------------------------------------------------------
+
+
+async def test_the_report_of_a_real_send_reaches_the_customers_endpoint_signed(
+    receiver: Receiver,
+    aiohttp_client: Callable[[web.Application], Awaitable[TestClient]],
+    make_settings: Callable[..., Settings],
+    database_url: str,
+    db_sessions: SessionFactory,
+) -> None:
+    settings = make_settings(
+        database_url=database_url,
+        sandbox_dlr_delay_s=0.01,
+        sandbox_delivered_ratio=1.0,
+        sandbox_failed_ratio=0.0,
+        webhook_poll_interval_s=0.02,
+    )
+    client = await aiohttp_client(create_app(settings))
+    async with db_sessions.begin() as session:
+        account = Account(
+            username="acme",
+            username_key="acme",
+            password_hash="unused",
+            mobile="96599999999",
+            home_country="KW",
+            balance=10,
+            dlr_webhook_url=receiver.url("/dlr"),
+            sender_ids=[SenderId(name="KWT-SMS")],
+        )
+        session.add(account)
+    request = SendRequest(account.id, "KWT-SMS", ["96550000001"], "Hi", False, None)
+
+    accepted = await client.app[appkeys.SMS].send(request)
+    await receiver.wait_for(1)  # the sandbox reports, the worker polls: tens of ms
+
+    assert isinstance(accepted, SendAccepted)
+    [posted] = receiver.requests
+    payload = json.loads(posted.body)
+    assert (payload["msg-id"], payload["mobile"], payload["status"]) == (
+        accepted.msg_id,
+        "96550000001",
+        "DELIVERED",
+    )
+    secret = webhook_secret(settings.secret_key, account.id)
+    signed = f"{posted.headers['X-SecGate-Timestamp']}.".encode() + posted.body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    assert posted.headers["X-SecGate-Signature"] == f"sha256={expected}"

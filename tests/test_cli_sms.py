@@ -1,0 +1,224 @@
+"""The messaging commands of `python -m secgate`, run for real as a subprocess:
+`account countries`, `webhook set|clear`, `contacts import`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from secgate.sms.webhooks import webhook_secret
+from secgate.storage.db import SessionFactory
+from secgate.storage.models import Account, Contact
+
+SECRET_KEY = "cli-test-secret-key-" + "k" * 32
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+Cli = Callable[..., Awaitable[Run]]
+
+
+@pytest.fixture
+def cli(tmp_path: Path, database_url: str) -> Cli:
+    """Run the command line on the test database, from an empty working directory."""
+
+    async def run(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> Run:
+        environment = {
+            **os.environ,
+            "SECGATE_DATABASE_URL": database_url,
+            "SECGATE_VAR_DIR": str(tmp_path / "var"),
+            **(env or {}),
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "secgate",
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=environment,
+            cwd=tmp_path,
+        )
+        out, err = await process.communicate(stdin.encode())
+        assert process.returncode is not None
+        result = Run(process.returncode, out.decode(), err.decode())
+        assert "Traceback" not in result.stderr
+        return result
+
+    return run
+
+
+@pytest.fixture
+async def account_id(db_sessions: SessionFactory) -> int:
+    async with db_sessions.begin() as session:
+        account = Account(
+            username="alice",
+            username_key="alice",
+            password_hash="unused",
+            mobile="96550000000",
+            home_country="KW",
+        )
+        session.add(account)
+        await session.flush()
+        return account.id
+
+
+async def stored_account(db_sessions: SessionFactory, account_id: int) -> Account:
+    async with db_sessions() as session:
+        account = await session.get(Account, account_id)
+        assert account is not None
+        return account
+
+
+# -- account countries -------------------------------------------------------------------
+
+
+async def test_account_countries_set_replaces_the_list_and_prints_it(
+    cli: Cli, db_sessions: SessionFactory, account_id: int
+) -> None:
+    result = await cli("account", "countries", "--username", "alice", "--set", "kw, sa,KW")
+
+    assert result.code == 0, result.stderr
+    assert result.stdout == "KW,SA\n"
+    assert (await stored_account(db_sessions, account_id)).activated_countries == ["KW", "SA"]
+
+
+async def test_account_countries_without_set_prints_the_list(cli: Cli, account_id: int) -> None:
+    result = await cli("account", "countries", "--username", "alice")
+
+    assert (result.code, result.stdout) == (0, "KW\n")
+
+
+async def test_account_countries_refuses_an_unknown_code_and_changes_nothing(
+    cli: Cli, db_sessions: SessionFactory, account_id: int
+) -> None:
+    result = await cli("account", "countries", "--username", "alice", "--set", "KW,XX")
+
+    assert result.code == 1
+    assert "'XX' is not an ISO 3166-1 alpha-2 country code" in result.stderr
+    assert (await stored_account(db_sessions, account_id)).activated_countries == ["KW"]
+
+
+# -- webhook -------------------------------------------------------------------------------
+
+
+async def test_webhook_set_stores_the_url_and_prints_the_signing_secret(
+    cli: Cli, db_sessions: SessionFactory, account_id: int
+) -> None:
+    result = await cli(
+        "webhook",
+        "set",
+        "--username",
+        "alice",
+        "--url",
+        "https://example.com/dlr",
+        env={"SECGATE_SECRET_KEY": SECRET_KEY},
+    )
+
+    assert result.code == 0, result.stderr
+    assert result.stdout == webhook_secret(SECRET_KEY, account_id) + "\n"
+    account = await stored_account(db_sessions, account_id)
+    assert account.dlr_webhook_url == "https://example.com/dlr"
+
+
+async def test_webhook_set_signs_with_the_key_the_server_keeps_under_var(
+    cli: Cli, account_id: int, tmp_path: Path
+) -> None:
+    result = await cli("webhook", "set", "--username", "alice", "--url", "http://127.0.0.1/x")
+
+    key = (tmp_path / "var" / "secret_key").read_text().strip()
+    assert result.stdout == webhook_secret(key, account_id) + "\n"
+
+
+async def test_webhook_set_refuses_a_url_that_is_not_http(
+    cli: Cli, db_sessions: SessionFactory, account_id: int
+) -> None:
+    result = await cli("webhook", "set", "--username", "alice", "--url", "ftp://example.com/")
+
+    assert result.code == 1
+    assert "url: must be an absolute http:// or https:// URL" in result.stderr
+    assert result.stdout == ""
+    assert (await stored_account(db_sessions, account_id)).dlr_webhook_url is None
+
+
+async def test_webhook_clear_stops_the_reports(
+    cli: Cli, db_sessions: SessionFactory, account_id: int
+) -> None:
+    await cli("webhook", "set", "--username", "alice", "--url", "https://example.com/dlr")
+
+    result = await cli("webhook", "clear", "--username", "alice")
+
+    assert result.code == 0, result.stderr
+    assert (await stored_account(db_sessions, account_id)).dlr_webhook_url is None
+
+
+# -- contacts import -----------------------------------------------------------------------
+
+
+async def test_contacts_import_prints_the_summary_and_every_refused_row(
+    cli: Cli, db_sessions: SessionFactory, account_id: int, tmp_path: Path
+) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(
+        "\ufeffname,number\r\nAli,+965 5000 0001\r\nBad,12\r\nAli,٩٦٥٥٠٠٠٠٠٠١\r\n".encode()
+    )
+
+    result = await cli(
+        "contacts", "import", "--username", "alice", "--group", "vip", "--file", str(path)
+    )
+
+    assert result.code == 0, result.stderr
+    assert result.stdout == (
+        "group vip: 1 added, 1 duplicates, 1 rejected\n"
+        "line 3: invalid number: not a phone number: Bad,12\n"
+    )
+    async with db_sessions() as session:
+        assert list(await session.scalars(select(Contact.number))) == ["96550000001"]
+
+
+async def test_contacts_import_reads_standard_input(cli: Cli, account_id: int) -> None:
+    result = await cli(
+        "contacts",
+        "import",
+        "--username",
+        "alice",
+        "--group",
+        "vip",
+        "--file",
+        "-",
+        stdin="96550000001\n96550000002\n",
+    )
+
+    assert result.code == 0, result.stderr
+    assert result.stdout == "group vip: 2 added, 0 duplicates, 0 rejected\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--username", "nobody", "--group", "vip", "--file", "-"], "no account named 'nobody'"),
+        (["--username", "alice", "--group", "a/b", "--file", "-"], "cannot hold '/'"),
+        (["--username", "alice", "--group", "vip", "--file", "missing.csv"], "cannot read"),
+    ],
+)
+async def test_contacts_import_that_cannot_run_says_why(
+    cli: Cli, account_id: int, args: list[str], message: str
+) -> None:
+    result = await cli("contacts", "import", *args, stdin="96550000001\n")
+
+    assert result.code == 1
+    assert message in result.stderr
+    assert result.stdout == ""
