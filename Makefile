@@ -33,9 +33,11 @@ test: $(INSTALLED_TEST)
 	  [ $$rc -ne 5 ] || echo "make test: pytest ran no test, which counts as a failure" >&2; \
 	  exit $$rc; }
 
-# bench: hello-world aiohttp against the gateway's /healthz, measured with wrk
+# bench: the gateway (/healthz, the send API, the dispatcher) on PostgreSQL and Redis
+# against a hello-world aiohttp, measured with wrk (bench/run.py says how)
 bench: $(INSTALLED) geoip
 	scripts/apt-install.sh $(BENCH_APT_PACKAGES)
+	scripts/ensure-services.sh
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # lint: ruff check and ruff format --check

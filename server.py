@@ -12,6 +12,7 @@ import sys
 from secgate.ops.jsonlog import configure_logging
 from secgate.serve import listen_url, run
 from secgate.settings import Settings, SettingsError
+from secgate.sms.connectors.protocol import ConnectorStartError
 
 
 def main() -> int:
@@ -28,6 +29,9 @@ def main() -> int:
         logging.getLogger("secgate.serve").error(
             "cannot serve on %s: %s", listen_url(settings), exc
         )
+        return 1
+    except ConnectorStartError as exc:
+        logging.getLogger("secgate.serve").error("cannot start the connector: %s", exc)
         return 1
     return 0
 

@@ -1,15 +1,50 @@
 """`make bench`: the gateway's throughput and latency against the aiohttp ceiling.
 
-One run starts every server the scenarios need, each in its own process on a free
-loopback port, and drives them with wrk from another process: a warm-up, then the
-scenarios in turn (alternating, so that a slow moment of the machine does not land
-on one side only) for several rounds. It prints the median req/s, p50 and p99 of
-each scenario and the ratios between them, and exits non-zero when anything fails:
-a server that does not start or dies, wrk failing, or any non-2xx answer or socket
-error during a run.
+Scenarios, each measured in several rounds (median printed):
 
-A later benchmark is one more `Scenario` in SCENARIOS (and a `Server` in SERVERS
-when it needs another process); a POST with a body gets a wrk Lua script.
+- hello: the ceiling of this machine, an aiohttp handler answering "ok"
+  (bench/hello_server.py), with `wrk`.
+- healthz: the gateway's `GET /healthz`, with `wrk`.
+- send1: the kwtSMS send API, `POST /API/send/` (JSON: username, password, sender,
+  mobile, message, test=1) in test mode, one number per request, with `wrk` and
+  bench/kwtsms_send.lua. req/s, recipients/s (= req/s), p50 and p99.
+- send200: the same with 200 numbers per request (16 connections: one such request
+  takes tens of milliseconds of the gateway's CPU); recipients/s = 200 x req/s.
+  Aim of issue 3: at least 10,000 recipients/s accepted.
+- dispatch: the dispatcher the gateway process runs (secgate/sms/dispatcher.py, its
+  default settings) taking N recipients queued for delivery to the sandbox connector:
+  time from queueing until none is QUEUED (all SUBMITTED), and until every receipt
+  is recorded. Prints recipients/s (one SMS each: messages/s). Aim: 2,000/s.
+  How the recipients are queued: bench/sms_load.py.
+
+One run sets up the stores (bench/stores.py): a fresh PostgreSQL database
+`secgate_bench_<pid>` on --pg-admin-url, migrated with Alembic, and a Redis database
+of its own on --redis-url (by default the servers of the test suite, which
+`make bench` starts like `make test`); both are removed at the end. It starts every server the
+scenarios need, each in its own process on a free loopback port: the hello-world, and
+the gateway (`server.py` on that database and Redis, log level WARNING so that no
+per-request line is written, the sandbox connector). wrk runs from another process: a
+warm-up per scenario, then the scenarios in turn (alternating, so that a slow moment
+of the machine does not land on one side only) for several rounds.
+
+The send scenarios send from an account of their own per run (made with the library,
+as `python -m secgate user create --balance N` and `sender add` would), whose numbers
+never repeat within a run: the gateway answers ERR028 to a number sent to within
+15 s. Before each run one send is checked in full; during it, every answer must be
+2xx and say "result": "OK" (checked by the Lua script); after it, the database must
+hold a recipient for every number wrk counted.
+
+It prints each round, the medians, the ratio of each gateway scenario's req/s, p50
+and p99 to hello's, and the aims. It exits non-zero when anything fails: a store or
+server that does not start or dies, wrk failing, any non-2xx answer, a send not
+"OK", a socket error, or a drain that loses or repeats a recipient. Missing an aim
+is reported, not a failure.
+
+`--quick` is one short round (about 30 s), to try the harness; `--only SCENARIO`
+runs some scenarios; `--gateway-env SECGATE_NAME=VALUE` changes a gateway setting
+(e.g. SECGATE_DISPATCH_WORKERS=8); `--json FILE` also writes the results. A later benchmark
+is one more `Scenario` in SCENARIOS (and a `Server` in SERVERS when it needs another
+process); a POST with a body gets a wrk Lua script.
 """
 
 from __future__ import annotations
@@ -29,11 +64,24 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from sms_load import (
+    NUMBER_SPACE,
+    BenchAccount,
+    LoadError,
+    accepted_recipients,
+    bench_number,
+    check_number_space,
+    check_sample_send,
+    create_accounts,
+    drain,
+    warm_credentials,
+)
+from stores import DEFAULT_PG_ADMIN_URL, DEFAULT_REDIS_URL, BenchStores, StoreError, bench_stores
+
 from secgate.settings import Settings
-from secgate.storage.migrate import upgrade
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -41,9 +89,11 @@ REPO = BENCH_DIR.parent
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
+SEND_SCRIPT = BENCH_DIR / "kwtsms_send.lua"
 
-# How each server is started: (port, private work dir) -> (argv, environment).
-Launch = Callable[[int, Path], tuple[list[str], dict[str, str]]]
+# How each server is started: (port, private work dir, stores, extra environment)
+# -> (argv, environment).
+Launch = Callable[[int, Path, BenchStores, dict[str, str]], tuple[list[str], dict[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -58,27 +108,44 @@ class Server:
 class Scenario:
     name: str
     server: str
-    path: str
+    path: str = ""  # what wrk requests; "" for the drain
     wrk_script: Path | None = None  # Lua, for another method or a body
+    # Sends (kwtsms_send.lua, test mode): numbers per request. 0: not a send.
+    numbers_per_request: int = 0
+    # The dispatcher's drain instead of wrk.
+    drain: bool = False
+    # wrk connections, when not --connections: a 200-number send takes tens of
+    # milliseconds of the gateway's CPU, so 64 at once would wait for seconds (and
+    # reach wrk's timeout) without adding throughput.
+    connections: int | None = None
 
 
-def launch_hello(port: int, _workdir: Path) -> tuple[list[str], dict[str, str]]:
+def launch_hello(
+    port: int, _workdir: Path, _stores: BenchStores, _extra: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
     argv = [sys.executable, str(BENCH_DIR / "hello_server.py"), "--port", str(port)]
     return argv, dict(os.environ)
 
 
-def launch_gateway(port: int, workdir: Path) -> tuple[list[str], dict[str, str]]:
-    database_url = f"sqlite+aiosqlite:///{workdir / 'secgate.db'}"
-    upgrade(database_url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SECGATE_")}
-    env |= {
+def gateway_env(stores: BenchStores, extra: dict[str, str]) -> dict[str, str]:
+    """The gateway's SECGATE_* settings: the bench stores, no per-request log line,
+    and whatever --gateway-env adds; nothing from the caller's environment."""
+    env = {
         "SECGATE_HOST": HOST,
-        "SECGATE_PORT": str(port),
-        "SECGATE_DATABASE_URL": database_url,
-        "SECGATE_VAR_DIR": str(workdir / "var"),
+        "SECGATE_DATABASE_URL": stores.database_url,
+        "SECGATE_REDIS_URL": stores.redis_url,
         # INFO would add a JSON access-log line per request; the ceiling logs nothing.
         "SECGATE_LOG_LEVEL": "WARNING",
     }
+    return env | extra
+
+
+def launch_gateway(
+    port: int, workdir: Path, stores: BenchStores, extra: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECGATE_")}
+    env |= gateway_env(stores, extra)
+    env |= {"SECGATE_PORT": str(port), "SECGATE_VAR_DIR": str(workdir / "var")}
     # The GeoIP file `make run` installed (var/ is ours; the gateway's lives elsewhere).
     geoip_db = Settings.from_env().geoip_db
     if geoip_db.exists():
@@ -94,8 +161,8 @@ SERVERS = {
             "gateway",
             launch_gateway,
             "/healthz",
-            "server.py: fresh migrated SQLite, in-process hot state, "
-            "SECGATE_LOG_LEVEL=WARNING (no per-request log lines)",
+            "server.py: fresh migrated PostgreSQL database, Redis hot state, sandbox "
+            "connector, SECGATE_LOG_LEVEL=WARNING (no per-request log lines)",
         ),
     ]
 }
@@ -103,17 +170,39 @@ SERVERS = {
 SCENARIOS = [
     Scenario("hello", "hello", "/"),
     Scenario("healthz", "gateway", "/healthz"),
+    Scenario("send1", "gateway", "/API/send/", SEND_SCRIPT, numbers_per_request=1),
+    Scenario(
+        "send200", "gateway", "/API/send/", SEND_SCRIPT, numbers_per_request=200, connections=16
+    ),
+    Scenario("dispatch", "gateway", drain=True),
 ]
 
 # (numerator, denominator): printed as the numerator's share of the denominator.
-RATIOS = [("healthz", "hello")]
+RATIOS = [("healthz", "hello"), ("send1", "hello"), ("send200", "hello")]
+
+
+@dataclass(frozen=True)
+class Aim:
+    scenario: str
+    recipients_per_s: float
+    what: str
+
+
+AIMS = [
+    Aim("send200", 10_000, "recipients/s accepted in 200-number requests"),
+    Aim("dispatch", 2_000, "messages/s dispatched to the sandbox"),
+]
 
 
 @dataclass(frozen=True)
 class Measurement:
-    requests_per_s: float
-    p50_ms: float
-    p99_ms: float
+    requests_per_s: float | None = None
+    # Sends: accepted (requests/s x numbers a request). Drain: submitted to the connector.
+    recipients_per_s: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    # Drain: every receipt recorded (DELIVERED, FAILED or EXPIRED).
+    final_per_s: float | None = None
 
 
 class BenchError(Exception):
@@ -129,12 +218,14 @@ class Running:
 
 
 @contextmanager
-def started(server: Server, workdir: Path) -> Iterator[Running]:
+def started(
+    server: Server, workdir: Path, stores: BenchStores, extra_env: dict[str, str]
+) -> Iterator[Running]:
     """Start `server` on a free port, wait until it answers, stop it afterwards."""
     port = free_port()
     server_dir = workdir / server.name
     server_dir.mkdir()
-    argv, env = server.launch(port, server_dir)
+    argv, env = server.launch(port, server_dir, stores, extra_env)
     log = server_dir / "output.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -202,7 +293,17 @@ class Load:
     duration_s: int
 
 
-def run_wrk(url: str, load: Load, duration_s: int, script: Path | None) -> Measurement:
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int  # answers wrk counted
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+
+
+def run_wrk(
+    url: str, load: Load, duration_s: int, script: Path | None, script_args: list[str] | None = None
+) -> WrkResult:
     argv = [
         "wrk", f"--threads={load.threads}", f"--connections={load.connections}",
         f"--duration={duration_s}s", "--timeout=5s", "--latency",
@@ -210,13 +311,16 @@ def run_wrk(url: str, load: Load, duration_s: int, script: Path | None) -> Measu
     if script is not None:
         argv.append(f"--script={script}")
     argv.append(url)
+    if script_args:
+        argv += ["--", *script_args]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 30)
     except FileNotFoundError as exc:
         raise BenchError("wrk is not installed (Debian: apt-get install wrk)") from exc
     except subprocess.TimeoutExpired as exc:
         raise BenchError(f"wrk did not finish: {' '.join(argv)}") from exc
-    if done.returncode != 0:
+    if done.returncode != 0 or done.stderr.strip():
+        # A Lua error is printed on stderr while wrk itself exits 0.
         raise BenchError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
     return parse_wrk(done.stdout, url)
 
@@ -224,19 +328,26 @@ def run_wrk(url: str, load: Load, duration_s: int, script: Path | None) -> Measu
 _TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
 
-def parse_wrk(output: str, url: str) -> Measurement:
+def parse_wrk(output: str, url: str) -> WrkResult:
     errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
     )
     if errors and any(int(n) for n in errors.groups()):
         raise BenchError(f"{url}: {errors.group(0)}")
+    first_failure = re.search(r"^bench-first-failure: (.*)$", output, re.MULTILINE)
+    shown = f"; the first: {first_failure.group(1)[:500]}" if first_failure else ""
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if non_2xx:
-        raise BenchError(f"{url}: {non_2xx.group(1)} answers were not 2xx or 3xx")
+        raise BenchError(f"{url}: {non_2xx.group(1)} answers were not 2xx or 3xx{shown}")
+    failures = re.search(r"^bench-failures: (\d+)$", output, re.MULTILINE)
+    if failures and int(failures.group(1)):
+        raise BenchError(f'{url}: {failures.group(1)} answers did not say "result": "OK"{shown}')
     rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
-    if rate is None:
+    count = re.search(r"^\s+(\d+) requests in ", output, re.MULTILINE)
+    if rate is None or count is None:
         raise BenchError(f"cannot read wrk's output:\n{output}")
-    return Measurement(
+    return WrkResult(
+        requests=int(count.group(1)),
         requests_per_s=float(rate.group(1)),
         p50_ms=_percentile_ms(output, "50%"),
         p99_ms=_percentile_ms(output, "99%"),
@@ -251,110 +362,337 @@ def _percentile_ms(output: str, label: str) -> float:
 
 
 def median(measurements: list[Measurement]) -> Measurement:
-    return Measurement(
-        requests_per_s=statistics.median(m.requests_per_s for m in measurements),
-        p50_ms=statistics.median(m.p50_ms for m in measurements),
-        p99_ms=statistics.median(m.p99_ms for m in measurements),
-    )
+    values: dict[str, float | None] = {}
+    for f in fields(Measurement):
+        seen = [getattr(m, f.name) for m in measurements if getattr(m, f.name) is not None]
+        values[f.name] = statistics.median(seen) if seen else None
+    return Measurement(**values)
 
 
-def benchmark(
-    scenarios: list[Scenario], load: Load, rounds: int, warmup_s: int
-) -> dict[str, list[Measurement]]:
+@dataclass(frozen=True)
+class Options:
+    load: Load
+    rounds: int
+    warmup_s: int
+    drain_recipients: int
+    pg_admin_url: str
+    redis_url: str
+    gateway_env: dict[str, str] = field(default_factory=dict)
+
+
+def scenario_load(scenario: Scenario, load: Load) -> Load:
+    if scenario.connections is None:
+        return load
+    return replace(load, connections=max(scenario.connections, load.threads))
+
+
+@dataclass
+class Bench:
+    """One run's servers, stores and accounts, and how each scenario is measured."""
+
+    options: Options
+    stores: BenchStores
+    running: dict[str, Running]
+    # Send scenarios: an account per run, used up in order.
+    accounts: dict[str, list[BenchAccount]]
+    drain_account: BenchAccount | None
+    next_drain_number: int = 0
+
+    def measure(self, scenario: Scenario, duration_s: int, *, warmup: bool) -> Measurement:
+        if scenario.drain:
+            measured = self._drain(scenario, warmup=warmup)
+        elif scenario.numbers_per_request:
+            measured = self._send(scenario, duration_s)
+        else:
+            load = self._load(scenario)
+            result = run_wrk(self._url(scenario), load, duration_s, scenario.wrk_script)
+            measured = Measurement(result.requests_per_s, None, result.p50_ms, result.p99_ms)
+        check_alive(self.running[scenario.server])
+        return measured
+
+    def _load(self, scenario: Scenario) -> Load:
+        return scenario_load(scenario, self.options.load)
+
+    def _url(self, scenario: Scenario) -> str:
+        return f"http://{HOST}:{self.running[scenario.server].port}{scenario.path}"
+
+    def _send(self, scenario: Scenario, duration_s: int) -> Measurement:
+        account = self.accounts[scenario.name].pop(0)
+        port = self.running[scenario.server].port
+        try:
+            warm_credentials(HOST, port, account)
+            # A number the Lua script never reaches in a run.
+            check_sample_send(HOST, port, account, bench_number(NUMBER_SPACE - 1000))
+        except (LoadError, OSError, ValueError) as exc:
+            raise BenchError(f"{scenario.name}: {exc}") from exc
+        load = self._load(scenario)
+        per_request = scenario.numbers_per_request
+        script_args = account.wrk_args(per_request, test=True, threads=load.threads)
+        result = run_wrk(self._url(scenario), load, duration_s, scenario.wrk_script, script_args)
+        stored = accepted_recipients(self.stores.database_url, account.username) - 1
+        if stored < result.requests * per_request:
+            raise BenchError(
+                f"{scenario.name}: wrk counted {result.requests} answers of {per_request} "
+                f"numbers, but the database holds {stored} recipients"
+            )
+        return Measurement(
+            result.requests_per_s, result.requests_per_s * per_request, result.p50_ms, result.p99_ms
+        )
+
+    def _drain(self, scenario: Scenario, *, warmup: bool) -> Measurement:
+        assert self.drain_account is not None
+        recipients = self.options.drain_recipients
+        if warmup:
+            recipients = max(200, recipients // 5)
+        settings = Settings.from_env(gateway_env(self.stores, self.options.gateway_env))
+        try:
+            drained = drain(
+                settings,
+                self.drain_account,
+                first_number=self.next_drain_number,
+                recipients=recipients,
+            )
+        except LoadError as exc:
+            log = tail(self.running[scenario.server].log)
+            raise BenchError(f"{scenario.name}: {exc}\n{log}") from exc
+        self.next_drain_number += recipients
+        print(
+            f"    {scenario.name}: {recipients:,} recipients accepted in "
+            f"{drained.prequeue_s:.1f} s (not measured); all submitted "
+            f"{drained.submitted_s:.2f} s and all receipts recorded {drained.final_s:.2f} s "
+            "after queueing",
+            flush=True,
+        )
+        return Measurement(
+            recipients_per_s=recipients / drained.submitted_s,
+            final_per_s=recipients / drained.final_s,
+        )
+
+
+def benchmark(scenarios: list[Scenario], options: Options) -> dict[str, list[Measurement]]:
     results: dict[str, list[Measurement]] = {s.name: [] for s in scenarios}
-    with tempfile.TemporaryDirectory(prefix="secgate-bench-") as tmp, ExitStack() as stack:
+    load = options.load
+    runs = options.rounds + (1 if options.warmup_s > 0 else 0)
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="secgate-bench-")))
+        try:
+            stores = stack.enter_context(bench_stores(options.pg_admin_url, options.redis_url))
+            check_number_space()
+            accounts = {
+                s.name: create_accounts(
+                    stores.database_url, [f"bench-{s.name}-{run}" for run in range(runs)]
+                )
+                for s in scenarios
+                if s.numbers_per_request
+            }
+            drain_account = None
+            if any(s.drain for s in scenarios):
+                drain_account = create_accounts(stores.database_url, ["bench-dispatch"])[0]
+        except (StoreError, LoadError) as exc:
+            raise BenchError(str(exc)) from exc
         running = {
-            name: stack.enter_context(started(SERVERS[name], Path(tmp)))
+            name: stack.enter_context(started(SERVERS[name], tmp, stores, options.gateway_env))
             for name in dict.fromkeys(s.server for s in scenarios)
         }
+        bench = Bench(options, stores, running, accounts, drain_account)
 
-        def url(scenario: Scenario) -> str:
-            return f"http://{HOST}:{running[scenario.server].port}{scenario.path}"
-
-        if warmup_s > 0:
+        if options.warmup_s > 0:
             for scenario in scenarios:
-                run_wrk(url(scenario), load, warmup_s, scenario.wrk_script)
-        for number in range(1, rounds + 1):
+                bench.measure(scenario, options.warmup_s, warmup=True)
+        for number in range(1, options.rounds + 1):
             for scenario in scenarios:
-                measured = run_wrk(url(scenario), load, load.duration_s, scenario.wrk_script)
-                check_alive(running[scenario.server])
+                measured = bench.measure(scenario, load.duration_s, warmup=False)
                 results[scenario.name].append(measured)
-                print(
-                    f"  round {number}/{rounds} {scenario.name:<10} "
-                    f"{measured.requests_per_s:>10,.0f} req/s  p50 {measured.p50_ms:7.2f} ms"
-                    f"  p99 {measured.p99_ms:7.2f} ms",
-                    flush=True,
-                )
+                print(f"  round {number}/{options.rounds} {scenario.name:<9} {_line(measured)}",
+                      flush=True)  # fmt: skip
     return results
 
 
+def _line(m: Measurement) -> str:
+    parts = []
+    if m.requests_per_s is not None:
+        parts.append(f"{m.requests_per_s:>9,.0f} req/s")
+    if m.recipients_per_s is not None:
+        parts.append(f"{m.recipients_per_s:>9,.0f} recipients/s")
+    if m.p50_ms is not None and m.p99_ms is not None:
+        parts.append(f"p50 {m.p50_ms:7.2f} ms  p99 {m.p99_ms:7.2f} ms")
+    if m.final_per_s is not None:
+        parts.append(f"to final {m.final_per_s:,.0f}/s")
+    return "  ".join(parts)
+
+
+def _cell(value: float | None, spec: str, width: int) -> str:
+    return f"{value:>{width}{spec}}" if value is not None else f"{'-':>{width}}"
+
+
 def report(
-    scenarios: list[Scenario], results: dict[str, list[Measurement]], load: Load
+    scenarios: list[Scenario], results: dict[str, list[Measurement]], options: Options
 ) -> dict[str, object]:
+    load = options.load
     medians = {name: median(ms) for name, ms in results.items()}
-    rounds = len(next(iter(results.values())))
     print(
-        f"\nmedian of {rounds} rounds, each wrk -t{load.threads} -c{load.connections} "
-        f"-d{load.duration_s}s on loopback "
+        f"\nmedian of {options.rounds} rounds; wrk -t{load.threads} -c{load.connections} "
+        f"-d{load.duration_s}s on loopback; drain of {options.drain_recipients:,} recipients "
         f"({os.cpu_count()} CPUs, Python {platform.python_version()})"
     )
-    print(f"{'scenario':<12}{'server':<10}{'path':<12}{'req/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
+    print(
+        f"{'scenario':<10}{'server':<9}{'path':<12}{'req/s':>10}{'recipients/s':>14}"
+        f"{'p50 ms':>9}{'p99 ms':>9}"
+    )
     for scenario in scenarios:
         m = medians[scenario.name]
         print(
-            f"{scenario.name:<12}{scenario.server:<10}{scenario.path:<12}"
-            f"{m.requests_per_s:>12,.0f}{m.p50_ms:>10.2f}{m.p99_ms:>10.2f}"
+            f"{scenario.name:<10}{scenario.server:<9}{scenario.path or '(drain)':<12}"
+            f"{_cell(m.requests_per_s, ',.0f', 10)}{_cell(m.recipients_per_s, ',.0f', 14)}"
+            f"{_cell(m.p50_ms, '.2f', 9)}{_cell(m.p99_ms, '.2f', 9)}"
         )
+        if scenario.drain and m.final_per_s is not None:
+            print(f"{'':<31}receipts recorded: {m.final_per_s:,.0f} recipients/s")
     ratios: dict[str, dict[str, float]] = {}
+    print()
     for top, bottom in RATIOS:
         if top in medians and bottom in medians:
             a, b = medians[top], medians[bottom]
-            ratios[f"{top}/{bottom}"] = {
-                "requests_per_s": a.requests_per_s / b.requests_per_s,
-                "p50": a.p50_ms / b.p50_ms,
-                "p99": a.p99_ms / b.p99_ms,
+            r = ratios[f"{top}/{bottom}"] = {
+                "requests_per_s": _ratio(a.requests_per_s, b.requests_per_s),
+                "p50": _ratio(a.p50_ms, b.p50_ms),
+                "p99": _ratio(a.p99_ms, b.p99_ms),
             }
-            r = ratios[f"{top}/{bottom}"]
             print(
-                f"\n{top}/{bottom}: req/s x{r['requests_per_s']:.2f}, "
+                f"{top}/{bottom}: req/s x{r['requests_per_s']:.3f}, "
                 f"p50 x{r['p50']:.2f}, p99 x{r['p99']:.2f}"
+            )
+    aims: dict[str, dict[str, object]] = {}
+    for aim in AIMS:
+        if aim.scenario in medians:
+            got = medians[aim.scenario].recipients_per_s or 0.0
+            met = got >= aim.recipients_per_s
+            aims[aim.scenario] = {"aim": aim.recipients_per_s, "median": got, "met": met}
+            print(
+                f"aim {aim.scenario}: >= {aim.recipients_per_s:,.0f} {aim.what}: "
+                f"{got:,.0f} ({'met' if met else 'MISSED'})"
             )
     print()
     for name in dict.fromkeys(s.server for s in scenarios):
         print(f"{name}: {SERVERS[name].note}")
+    for note in scenario_notes(scenarios, options):
+        print(note)
     return {
         "load": asdict(load),
+        "drain_recipients": options.drain_recipients,
         "rounds": {name: [asdict(m) for m in ms] for name, ms in results.items()},
         "medians": {name: asdict(m) for name, m in medians.items()},
         "ratios": ratios,
+        "aims": aims,
     }
+
+
+def _ratio(top: float | None, bottom: float | None) -> float:
+    return top / bottom if top is not None and bottom else float("nan")
+
+
+def scenario_notes(scenarios: list[Scenario], options: Options) -> list[str]:
+    notes = []
+    gateway = Settings.from_env(gateway_env(_NO_STORES, options.gateway_env))
+    if any(s.numbers_per_request for s in scenarios):
+        sends = [s for s in scenarios if s.numbers_per_request]
+        connections = ", ".join(
+            f"{s.name} wrk -c{scenario_load(s, options.load).connections}" for s in sends
+        )
+        notes.append(
+            f"{connections}: test=1 (stored, never queued, charged nothing), a new account "
+            "per run, credential verified once before it (argon2id "
+            f"t={gateway.argon2_time_cost} m={gateway.argon2_memory_kib} KiB, then "
+            f"cached {gateway.api_credential_cache_s:g} s), distinct valid numbers"
+        )
+    if any(s.drain for s in scenarios):
+        notes.append(
+            f"dispatch: {gateway.dispatch_workers} workers, {gateway.dispatch_batch_size} "
+            f"recipients a queue item; sandbox submit latency {gateway.sandbox_submit_latency_s:g} "
+            f"s a batch, receipts after {gateway.sandbox_dlr_delay_s:g} s; 200-number sends "
+            "accepted first, then queued at once"
+        )
+    if options.gateway_env:
+        notes.append(f"gateway settings added: {options.gateway_env}")
+    return notes
+
+
+_NO_STORES = BenchStores("postgresql+asyncpg:///unused", "redis://unused/0", "", 0)
+
+# --quick: one short round, for trying the harness.
+QUICK = {"rounds": 1, "duration_s": 3, "warmup_s": 1, "drain_recipients": 4000}
+DEFAULTS = {"rounds": 3, "duration_s": 10, "warmup_s": 2, "drain_recipients": 20_000}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--duration-s", type=int, default=10, help="of each measured run")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--warmup-s", type=int, default=2, help="per scenario, not measured")
+    parser.add_argument("--duration-s", type=int, help="of each measured wrk run (10)")
+    parser.add_argument("--rounds", type=int, help="(3)")
+    parser.add_argument("--warmup-s", type=int, help="per wrk scenario, not measured (2)")
+    parser.add_argument(
+        "--drain-recipients", type=int, help="queued for each dispatch round (20000)"
+    )
+    parser.add_argument("--quick", action="store_true", help=f"defaults become {QUICK}")
     parser.add_argument("--only", action="append", metavar="SCENARIO", help="repeatable")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
+    # The servers the test suite uses (and `make test` starts) unless told otherwise.
+    parser.add_argument(
+        "--pg-admin-url",
+        default=os.environ.get("SECGATE_TEST_DATABASE_URL", DEFAULT_PG_ADMIN_URL),
+        help="a PostgreSQL URL that may create databases (default: "
+        "SECGATE_TEST_DATABASE_URL, else the local server)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("SECGATE_TEST_REDIS_URL", DEFAULT_REDIS_URL),
+        help="a Redis server; its database number is chosen by the bench (default: "
+        "SECGATE_TEST_REDIS_URL, else the local server)",
+    )
+    parser.add_argument(
+        "--gateway-env",
+        action="append",
+        default=[],
+        metavar="SECGATE_NAME=VALUE",
+        help="a setting for the gateway, e.g. SECGATE_DISPATCH_WORKERS=8 (repeatable)",
+    )
     args = parser.parse_args()
 
+    defaults = QUICK if args.quick else DEFAULTS
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     scenarios = [s for s in SCENARIOS if not args.only or s.name in args.only]
     unknown = set(args.only or ()) - {s.name for s in SCENARIOS}
     if unknown or not scenarios:
         parser.error(f"unknown scenario(s) {sorted(unknown)}; known: {[s.name for s in SCENARIOS]}")
     if min(args.threads, args.connections, args.duration_s, args.rounds) < 1:
         parser.error("--threads, --connections, --duration-s and --rounds must be at least 1")
-    load = Load(args.threads, args.connections, args.duration_s)
+    if args.drain_recipients < 1:
+        parser.error("--drain-recipients must be at least 1")
+    extra_env = {}
+    for item in args.gateway_env:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("SECGATE_"):
+            parser.error(f"--gateway-env {item!r}: expected SECGATE_NAME=VALUE")
+        extra_env[name] = value
+    options = Options(
+        load=Load(args.threads, args.connections, args.duration_s),
+        rounds=args.rounds,
+        warmup_s=args.warmup_s,
+        drain_recipients=args.drain_recipients,
+        pg_admin_url=args.pg_admin_url,
+        redis_url=args.redis_url,
+        gateway_env=extra_env,
+    )
 
     try:
-        results = benchmark(scenarios, load, args.rounds, args.warmup_s)
+        results = benchmark(scenarios, options)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
-    summary = report(scenarios, results, load)
+    summary = report(scenarios, results, options)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
     return 0

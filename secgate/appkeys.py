@@ -1,45 +1,47 @@
-"""Every `web.AppKey` and `web.RequestKey` of the application, in one place."""
+"""Every `web.AppKey` and `web.RequestKey` of the application, in one place.
+
+The value types are imported for type checking only: many of those modules read
+their keys from this one, and a runtime import here would make a cycle.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from secgate.alerts.store import AlertSink
-from secgate.hotstate.protocol import HotState
-from secgate.settings import Settings
-from secgate.sms.api_auth import ApiAuthenticator
-from secgate.sms.connectors.protocol import Connector
-from secgate.sms.low_balance import LowBalanceNotifier
-from secgate.sms.retention import RetentionJob
-from secgate.sms.send import SmsService
-from secgate.sms.webhooks import WebhookWorker
-from secgate.storage.db import SessionFactory
 
 if TYPE_CHECKING:
-    # Only for typing: these modules read their keys from this one (directly, or
-    # through secgate.ops.jsonlog).
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from secgate.alerts.store import AlertSink
+    from secgate.hotstate.protocol import HotState
     from secgate.ops.health import HealthProbe
     from secgate.ops.metrics import Metrics
+    from secgate.settings import Settings
+    from secgate.sms.api_auth import ApiAuthenticator
+    from secgate.sms.connectors.protocol import Connector
     from secgate.sms.dispatcher import Dispatcher
+    from secgate.sms.low_balance import LowBalanceNotifier
+    from secgate.sms.retention import RetentionJob
+    from secgate.sms.send import SmsService
+    from secgate.sms.webhooks import WebhookWorker
+    from secgate.storage.db import SessionFactory
 
-SETTINGS = web.AppKey("settings", Settings)
-DB_ENGINE = web.AppKey("db_engine", AsyncEngine)
-DB_SESSIONS = web.AppKey("db_sessions", SessionFactory)
-HOT_STATE = web.AppKey("hot_state", HotState)
-ALERTS = web.AppKey("alerts", AlertSink)
-API_AUTH = web.AppKey("api_auth", ApiAuthenticator)
-SMS = web.AppKey("sms", SmsService)
-CONNECTOR = web.AppKey("connector", Connector)
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+DB_ENGINE: web.AppKey[AsyncEngine] = web.AppKey("db_engine")
+DB_SESSIONS: web.AppKey[SessionFactory] = web.AppKey("db_sessions")
+HOT_STATE: web.AppKey[HotState] = web.AppKey("hot_state")
+ALERTS: web.AppKey[AlertSink] = web.AppKey("alerts")
+API_AUTH: web.AppKey[ApiAuthenticator] = web.AppKey("api_auth")
+SMS: web.AppKey[SmsService] = web.AppKey("sms")
+CONNECTOR: web.AppKey[Connector] = web.AppKey("connector")
 DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
-LOW_BALANCE = web.AppKey("low_balance", LowBalanceNotifier)
-WEBHOOK_WORKER = web.AppKey("webhook_worker", WebhookWorker)
-RETENTION_JOB = web.AppKey("retention_job", RetentionJob)
+LOW_BALANCE: web.AppKey[LowBalanceNotifier] = web.AppKey("low_balance")
+WEBHOOK_WORKER: web.AppKey[WebhookWorker] = web.AppKey("webhook_worker")
+RETENTION_JOB: web.AppKey[RetentionJob] = web.AppKey("retention_job")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 HEALTH: web.AppKey[HealthProbe] = web.AppKey("health")
 
 # Set by the outermost middleware (secgate.web.request_context) on every request.
-REQUEST_ID = web.RequestKey("request_id", str)
-CLIENT_IP = web.RequestKey("client_ip", str)
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+CLIENT_IP: web.RequestKey[str] = web.RequestKey("client_ip")

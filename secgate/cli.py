@@ -144,7 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         '"<X-SecGate-Timestamp>.<body>")>.',
     )
     webhook_set.add_argument("--username", required=True)
-    webhook_set.add_argument("--url", required=True, help="an http:// or https:// URL")
+    webhook_set.add_argument(
+        "--url",
+        required=True,
+        help="an http:// or https:// URL without credentials, to a public address "
+        "(or one in SECGATE_WEBHOOK_ALLOWED_NETWORKS)",
+    )
     webhook_set.set_defaults(run=_webhook_set)
     webhook_clear = webhook.add_parser("clear", help="stop posting an account's delivery reports")
     webhook_clear.add_argument("--username", required=True)

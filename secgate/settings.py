@@ -32,6 +32,9 @@ class Settings:
     port: int = 8080
     database_url: str = f"sqlite+aiosqlite:///{DEFAULT_VAR_DIR / 'secgate.db'}"
     redis_url: str | None = None
+    # Prefix of every Redis key, so that several deployments (or test runs) can
+    # share one Redis without seeing each other's state.
+    redis_namespace: str = "secgate"
     geoip_db: Path = DEFAULT_GEOIP_DB
     trusted_proxies: tuple[IPNetwork, ...] = ()
     connector: str = "sandbox"
@@ -112,6 +115,13 @@ class Settings:
     webhook_max_attempts: int = 8
     webhook_backoff_base_s: float = 2.0  # doubles with each attempt
     webhook_poll_interval_s: float = 1.0
+    # Webhooks go to public addresses only (no loopback, private, link-local, CGNAT,
+    # multicast...); these networks are exempted from that rule, e.g. a receiver of
+    # your own on the internal network (tests use 127.0.0.0/8).
+    webhook_allowed_networks: tuple[IPNetwork, ...] = ()
+    # Outbox rows delivered or abandoned longer ago than this are deleted by the
+    # retention job (0: at its next sweep).
+    webhook_outbox_keep_days: int = 30
 
     # Retention: message text and numbers older than this are anonymised.
     retention_days: int = 90

@@ -25,7 +25,7 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from secgate.hotstate.memory import MemoryHotState
-from secgate.hotstate.protocol import HotState
+from secgate.hotstate.protocol import HotState, HotStateUnavailable
 from secgate.hotstate.redis import RedisHotState
 from secgate.settings import Settings
 from secgate.storage.db import SessionFactory, create_engine, session_factory
@@ -133,8 +133,11 @@ def hot_state_url(request: pytest.FixtureRequest) -> str | None:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
-    """Settings for a test app: a private var/ dir and a fixed secret key."""
+def make_settings(tmp_path: Path) -> Iterator[Callable[..., Settings]]:
+    """Settings for a test app: a private var/ dir, a fixed secret key and a Redis
+    namespace of its own (its keys are removed afterwards)."""
+    namespace = f"secgate-test-{uuid.uuid4().hex[:12]}"
+    used_redis: set[str] = set()
 
     def make(**changes: object) -> Settings:
         base = Settings(
@@ -142,7 +145,23 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             secret_key="test-secret-key-" + "x" * 32,
             geoip_db=GEOIP_FIXTURES / "GeoIP2-City-Test.mmdb",
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}",
+            redis_namespace=namespace,
         )
-        return replace(base, **changes)  # type: ignore[arg-type]
+        settings = replace(base, **changes)  # type: ignore[arg-type]
+        if settings.redis_url:
+            used_redis.add(settings.redis_url)
+        return settings
 
-    return make
+    yield make
+    for url in used_redis:
+        asyncio.run(_delete_redis_namespace(url, namespace))
+
+
+async def _delete_redis_namespace(url: str, namespace: str) -> None:
+    state = RedisHotState.from_url(url, namespace=namespace)
+    try:
+        await state.delete_namespace()
+    except HotStateUnavailable:
+        pass  # a test that pointed at a dead Redis left nothing in it
+    finally:
+        await state.close()

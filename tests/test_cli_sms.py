@@ -18,6 +18,8 @@ from secgate.storage.db import SessionFactory
 from secgate.storage.models import Account, Contact
 
 SECRET_KEY = "cli-test-secret-key-" + "k" * 32
+# A public address: a URL with a name would make the command ask the DNS.
+WEBHOOK_URL = "https://93.184.216.34/dlr"
 
 
 @dataclass(frozen=True)
@@ -124,20 +126,20 @@ async def test_webhook_set_stores_the_url_and_prints_the_signing_secret(
         "--username",
         "alice",
         "--url",
-        "https://example.com/dlr",
+        WEBHOOK_URL,
         env={"SECGATE_SECRET_KEY": SECRET_KEY},
     )
 
     assert result.code == 0, result.stderr
     assert result.stdout == webhook_secret(SECRET_KEY, account_id) + "\n"
     account = await stored_account(db_sessions, account_id)
-    assert account.dlr_webhook_url == "https://example.com/dlr"
+    assert account.dlr_webhook_url == WEBHOOK_URL
 
 
 async def test_webhook_set_signs_with_the_key_the_server_keeps_under_var(
     cli: Cli, account_id: int, tmp_path: Path
 ) -> None:
-    result = await cli("webhook", "set", "--username", "alice", "--url", "http://127.0.0.1/x")
+    result = await cli("webhook", "set", "--username", "alice", "--url", WEBHOOK_URL)
 
     key = (tmp_path / "var" / "secret_key").read_text().strip()
     assert result.stdout == webhook_secret(key, account_id) + "\n"
@@ -154,10 +156,61 @@ async def test_webhook_set_refuses_a_url_that_is_not_http(
     assert (await stored_account(db_sessions, account_id)).dlr_webhook_url is None
 
 
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is link-local"),
+        ("http://127.0.0.1:6379/", "127.0.0.1 is loopback"),
+        ("http://[::ffff:10.0.0.1]/", "an IPv6 form of 10.0.0.1, private (RFC 1918)"),
+        ("http://localhost/dlr", "localhost is loopback"),
+    ],
+)
+async def test_webhook_set_refuses_an_internal_destination(
+    cli: Cli, db_sessions: SessionFactory, account_id: int, url: str, reason: str
+) -> None:
+    result = await cli("webhook", "set", "--username", "alice", "--url", url)
+
+    assert result.code == 1
+    assert "url: webhooks go to public addresses only" in result.stderr
+    assert reason in result.stderr
+    assert result.stdout == ""
+    assert (await stored_account(db_sessions, account_id)).dlr_webhook_url is None
+
+
+async def test_webhook_set_takes_an_internal_address_in_an_allowed_network(
+    cli: Cli, db_sessions: SessionFactory, account_id: int
+) -> None:
+    result = await cli(
+        "webhook",
+        "set",
+        "--username",
+        "alice",
+        "--url",
+        "http://10.20.0.5:8080/dlr",
+        env={"SECGATE_WEBHOOK_ALLOWED_NETWORKS": "10.20.0.0/16"},
+    )
+
+    assert result.code == 0, result.stderr
+    account = await stored_account(db_sessions, account_id)
+    assert account.dlr_webhook_url == "http://10.20.0.5:8080/dlr"
+
+
+async def test_webhook_set_refuses_credentials_in_the_url(
+    cli: Cli, db_sessions: SessionFactory, account_id: int
+) -> None:
+    result = await cli(
+        "webhook", "set", "--username", "alice", "--url", "https://u:p@93.184.216.34/dlr"
+    )
+
+    assert result.code == 1
+    assert "url: may not hold credentials" in result.stderr
+    assert (await stored_account(db_sessions, account_id)).dlr_webhook_url is None
+
+
 async def test_webhook_clear_stops_the_reports(
     cli: Cli, db_sessions: SessionFactory, account_id: int
 ) -> None:
-    await cli("webhook", "set", "--username", "alice", "--url", "https://example.com/dlr")
+    await cli("webhook", "set", "--username", "alice", "--url", WEBHOOK_URL)
 
     result = await cli("webhook", "clear", "--username", "alice")
 

@@ -115,6 +115,9 @@ async def create_account(
         password_hash=await hasher.hash(password),
         mobile=mobile,
         home_country=country,
+        # An account starts able to send to its own country only; staff activate more
+        # (`account countries`).
+        activated_countries=[country],
         balance=balance,
         purchased=balance,
         api_enabled=True,

@@ -12,8 +12,12 @@ async def open_hot_state(settings: Settings) -> HotState:
         from secgate.hotstate.redis import RedisHotState
 
         return RedisHotState.from_url(
-            settings.redis_url, redelivery_after_s=settings.queue_redelivery_after_s
+            settings.redis_url,
+            namespace=settings.redis_namespace,
+            redelivery_after_s=settings.queue_redelivery_after_s,
         )
     from secgate.hotstate.memory import MemoryHotState
 
-    return MemoryHotState(redelivery_after_s=settings.queue_redelivery_after_s)
+    return MemoryHotState(
+        namespace=settings.redis_namespace, redelivery_after_s=settings.queue_redelivery_after_s
+    )

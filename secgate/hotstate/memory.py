@@ -12,7 +12,7 @@ import hmac
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Generic, Self, TypeVar
@@ -208,6 +208,28 @@ class MemoryHotState:
             return False
         del self._keys[key]
         return True
+
+    async def put_many_if_new(
+        self, keys: Sequence[str], value: bytes, *, ttl_s: float
+    ) -> str | None:
+        now = self._now()
+        for key in keys:
+            if _live(self._keys, key, now) is not None:
+                return key
+        expires_at = now + ttl_s
+        for key in keys:
+            self._keys[key] = _Expiring(value, expires_at)
+        return None
+
+    async def compare_and_delete_many(self, keys: Sequence[str], expected: bytes) -> int:
+        now = self._now()
+        deleted = 0
+        for key in keys:
+            entry = _live(self._keys, key, now)
+            if entry is not None and hmac.compare_digest(entry.value, expected):
+                del self._keys[key]
+                deleted += 1
+        return deleted
 
     # -- pub/sub fan-out -----------------------------------------------------
     async def publish(self, channel: str, message: bytes) -> None:

@@ -12,7 +12,7 @@ raises `HotStateUnavailable` when the store does not answer.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -74,6 +74,19 @@ class HotState(Protocol):
     async def compare_and_delete(self, key: str, expected: bytes) -> bool:
         """Atomically delete the key if it holds `expected`; True if it did.
         Two racing callers with the right value: exactly one gets True."""
+        ...
+
+    async def put_many_if_new(
+        self, keys: Sequence[str], value: bytes, *, ttl_s: float
+    ) -> str | None:
+        """Store `value` under every one of `keys` for `ttl_s`, all or nothing, in one
+        atomic step: when any of them exists, store none and return the first that does
+        (in the order given); None when all were stored. Of two racing calls whose keys
+        overlap, at most one stores anything."""
+        ...
+
+    async def compare_and_delete_many(self, keys: Sequence[str], expected: bytes) -> int:
+        """`compare_and_delete` of each key in one step; returns how many were deleted."""
         ...
 
     # -- pub/sub fan-out -----------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
@@ -56,6 +56,30 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
+"""
+
+# Every key is checked before any is written: all or nothing. Returns the 1-based
+# position of the first key that exists, 0 when all were stored.
+_PUT_MANY_IF_NEW_SCRIPT = """
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    return i
+  end
+end
+for _, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+end
+return 0
+"""
+
+_COMPARE_AND_DELETE_MANY_SCRIPT = """
+local deleted = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    deleted = deleted + redis.call('DEL', key)
+  end
+end
+return deleted
 """
 
 # Acknowledged items are deleted too, so the stream holds only work not yet done.
@@ -158,6 +182,10 @@ class RedisHotState:
         self._timeout_s = timeout_s
         self._hit_script = client.register_script(_HIT_SCRIPT)
         self._compare_and_delete_script = client.register_script(_COMPARE_AND_DELETE_SCRIPT)
+        self._put_many_if_new_script = client.register_script(_PUT_MANY_IF_NEW_SCRIPT)
+        self._compare_and_delete_many_script = client.register_script(
+            _COMPARE_AND_DELETE_MANY_SCRIPT
+        )
         self._ack_script = client.register_script(_ACK_SCRIPT)
 
     @classmethod
@@ -249,6 +277,28 @@ class RedisHotState:
                 keys=[self._key("key", key)], args=[expected]
             )
         return deleted == 1
+
+    async def put_many_if_new(
+        self, keys: Sequence[str], value: bytes, *, ttl_s: float
+    ) -> str | None:
+        """As the protocol says, in one round trip. A script's keys must all be on one
+        server, so a Redis Cluster would need them in one hash slot."""
+        if not keys:
+            return None
+        async with _answering(self._timeout_s):
+            existing = await self._put_many_if_new_script(
+                keys=[self._key("key", key) for key in keys], args=[value, _ms(ttl_s)]
+            )
+        return None if existing == 0 else keys[existing - 1]
+
+    async def compare_and_delete_many(self, keys: Sequence[str], expected: bytes) -> int:
+        if not keys:
+            return 0
+        async with _answering(self._timeout_s):
+            deleted = await self._compare_and_delete_many_script(
+                keys=[self._key("key", key) for key in keys], args=[expected]
+            )
+        return int(deleted)
 
     # -- pub/sub fan-out -----------------------------------------------------
     async def publish(self, channel: str, message: bytes) -> None:

@@ -309,13 +309,18 @@ async def _queue_webhooks(session: AsyncSession, finals: list[StateChange]) -> N
 
 
 def webhook_payload(msg_id: str, number: str, change: StateChange) -> dict[str, Any]:
-    return {
+    at = int(change.at.timestamp())
+    payload: dict[str, Any] = {
         "msg-id": msg_id,
         "mobile": number,
         "status": REPORT_STATUS[change.state],
-        "unix-timestamp": int(change.at.timestamp()),
+        "unix-timestamp": at,
         "reason": _reason(change.reason),
     }
+    if change.state is RecipientState.DELIVERED:
+        # The field kwtSMS's receipts carry, and its client's parse_webhook() reads.
+        payload["delivered-at"] = at
+    return payload
 
 
 async def report(session: AsyncSession, account_id: int, msg_id: str) -> MessageReport | None:

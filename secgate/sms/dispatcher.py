@@ -15,6 +15,9 @@ belongs to a worker that stopped between claiming and recording:
   the connector knows it by recipient_id and gives back its first reference: one SMS;
 - with one that is not (SMPP), whether the SMS went out is unknown, so the recipient
   is FAILED with LOST_CLAIM_REASON rather than risk sending it twice (at most once).
+  Its charge stands, as for every recipient that ends undelivered (REJECTED by the
+  operator, FAILED, EXPIRED): points are charged when a send is accepted, as kwtSMS
+  charges them, and no final state gives them back.
 The delivery log enters SUBMITTED only from QUEUED, so a slow worker that recorded
 after another took over its claim logs nothing twice.
 

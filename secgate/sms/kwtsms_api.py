@@ -21,6 +21,18 @@ account may not do (ERR001, 004, 005, 008, 024, 026), 402 for too little balance
 number within the block window (ERR028) and 503 when sending is unavailable (ERR013).
 A body that is not JSON, not UTF-8, holds the wrong types or misses a field is ERR002:
 never a 500 and never an answer in another shape.
+
+Text rules are the same whichever way the fields come: a JSON string or a form field
+holding a NUL character or an unpaired surrogate, or a body that is not valid UTF-8,
+is ERR002 (400) and nothing of the request is stored. Other control characters are
+taken either way (a message may hold a newline; JSON escapes any of them). The URL's
+query string is never read: fields go in the body, as kwtSMS documents, so that
+credentials stay out of access logs.
+
+Under /API/ an address that is no command is ERR001 with 404 (kwtSMS's "API is
+disabled": there is no API there), and a command called with another method than
+POST is ERR002 with 405 and `Allow: POST` (its fields travel in a POST body, so none
+was given). Elsewhere such answers keep the application's error shape.
 """
 
 from __future__ import annotations
@@ -40,7 +52,7 @@ from secgate.auth.passwords import PasswordHasher
 from secgate.sms import contacts, delivery_log
 from secgate.sms.api_auth import ApiAuthenticator, ApiDenied
 from secgate.sms.rules import read_numbers, region_of
-from secgate.sms.send import SendRefused, SendRequest
+from secgate.sms.send import SendRefused, SendRequest, sending_account
 from secgate.storage.models import Account, Message
 from secgate.web.errors import ApiError
 from secgate.web.json_body import read_json_object
@@ -68,6 +80,9 @@ ERROR_STATUS = {
 MSG_ID_MAX_CHARS = Message.msg_id.type.length
 # parse_qsl refuses bodies with more fields than this: a form has a handful.
 _MAX_FORM_FIELDS = 64
+# The JSON reader's words for the same refusal (secgate.web.json_body), so that a
+# form and a JSON body refused for one reason read alike.
+UNSTORABLE_TEXT = "strings may not contain NUL characters or unpaired surrogates (\\ud800-\\udfff)"
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -196,12 +211,24 @@ async def _read_form(request: web.Request) -> dict[str, object]:
         raise kwtsms_error("ERR002", "the form is not valid UTF-8") from None
     except ValueError:
         raise kwtsms_error("ERR002", f"the form has over {_MAX_FORM_FIELDS} fields") from None
-    if any("\0" in name or "\0" in value for name, value in pairs):
-        # PostgreSQL stores no NUL characters; no field has a use for one.
-        raise kwtsms_error("ERR002", "fields may not contain NUL characters")
+    if not all(_is_storable(name) and _is_storable(value) for name, value in pairs):
+        raise kwtsms_error("ERR002", UNSTORABLE_TEXT)
     # A repeated field keeps its last value, as the PHP servers kwtSMS clients
     # were written against do.
     return dict(pairs)
+
+
+def _is_storable(text: str) -> bool:
+    """The JSON reader's rule: PostgreSQL stores no NUL character, and a lone
+    surrogate is not UTF-8. (A form decoded as strict UTF-8 holds no surrogate; the
+    check stays so that the rule does not hang on how the form was decoded.)"""
+    if "\0" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # -- answers -------------------------------------------------------------------------
@@ -305,6 +332,8 @@ async def send(request: web.Request) -> web.Response:
     async with request.app[appkeys.DB_SESSIONS]() as session:
         account = await authenticated(request, session, fields)
         account_id = account.id
+        # Handed to the send, which then need not read the account again.
+        sending = sending_account(account)
         if fields.group is not None:
             try:
                 group_id = (await contacts.find_group(session, account_id, fields.group)).id
@@ -321,6 +350,7 @@ async def send(request: web.Request) -> web.Response:
             test=fields.test,
             client_ip=request[appkeys.CLIENT_IP],
             group_id=group_id,
+            account=sending,
         )
     )
     if isinstance(result, SendRefused):
@@ -386,6 +416,34 @@ def setup_routes(app: web.Application) -> None:
         # kwtSMS documents the URLs with a trailing slash; clients that drop it work too.
         app.router.add_post(f"{API_PREFIX}{name}/", handler)
         app.router.add_post(f"{API_PREFIX}{name}", handler)
+    # Innermost, after the error middleware: what it raises is rendered there.
+    app.middlewares.append(api_routing_errors)
+
+
+@web.middleware
+async def api_routing_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Under /API/, the router's 404 and 405 in kwtSMS's error shape."""
+    if not (request.path.startswith(API_PREFIX) or request.path == API_PREFIX.rstrip("/")):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPMethodNotAllowed as exc:
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        raise kwtsms_error(
+            "ERR002",
+            f"{request.method} is not accepted here: send the parameters in a POST body",
+            status=405,
+            headers={"Allow": allowed},
+        ) from None
+    except web.HTTPNotFound:
+        commands = ", ".join(_HANDLERS)
+        raise kwtsms_error(
+            "ERR001",
+            f"No such API command; the commands are {commands}, under {API_PREFIX}",
+            status=404,
+        ) from None
 
 
 async def api_authenticator(app: web.Application) -> AsyncIterator[None]:

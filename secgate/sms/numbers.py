@@ -59,8 +59,8 @@ def normalize_msisdn(raw: str, default_region: str | None = None) -> str:
     if len(digits) > MAX_DIGITS:
         raise InvalidNumber(f"more than {MAX_DIGITS} digits")
 
-    number = _read(digits, None if written_international else default_region)
-    if phonenumbers.number_type(number) not in _SMS_CAPABLE:
+    number, kind = _read(digits, None if written_international else default_region)
+    if kind not in _SMS_CAPABLE:
         raise InvalidNumber("not a mobile number")
     return phonenumbers.format_number(number, PhoneNumberFormat.E164).removeprefix("+")
 
@@ -80,9 +80,18 @@ def _ascii_digits(raw: str) -> str:
     return "".join(out)
 
 
-def _read(digits: str, default_region: str | None) -> phonenumbers.PhoneNumber:
-    """The first valid reading of `digits`: with their country code, else as a
-    national number of `default_region`. Raises with the first reading's fault."""
+def _read(digits: str, default_region: str | None) -> tuple[phonenumbers.PhoneNumber, int]:
+    """The first valid reading of `digits` and its PhoneNumberType: with their country
+    code, else as a national number of `default_region`. Raises with the first
+    reading's fault.
+
+    A reading is valid when its type is known: `number_type` is UNKNOWN exactly when
+    `is_valid_number` is false (both match the number against the metadata of
+    `region_code_for_number`; is_valid_number's one more condition, that this
+    region's country code is the number's, holds for every region the country code
+    maps to: tests/sms/test_numbers.py checks that over all of phonenumbers' data).
+    So the type is worked out once, not once to validate and again to classify.
+    """
     readings: list[tuple[str, str | None]] = [("+" + digits, None)]
     if default_region:
         readings.append((digits, default_region.upper()))
@@ -93,7 +102,8 @@ def _read(digits: str, default_region: str | None) -> phonenumbers.PhoneNumber:
         except NumberParseException as exc:
             faults.append(_PARSE_FAULTS.get(exc.error_type, "not a phone number"))
             continue
-        if phonenumbers.is_valid_number(number):
-            return number
+        kind = phonenumbers.number_type(number)
+        if kind != PhoneNumberType.UNKNOWN:
+            return number, kind
         faults.append("not a valid number (check the country code and length)")
     raise InvalidNumber(faults[0])

@@ -15,6 +15,11 @@ the same way. Delivery events are kept as they are: they hold states, times and
 connector references, no text and no number. Contacts are an address book the
 customer keeps, not message history, and are not touched.
 
+Webhook outbox rows that are done with (delivered, or abandoned) are deleted once
+that was more than `webhook_outbox_keep_days` ago (a row finished exactly that long
+ago stays until the next sweep): past delivery they only serve staff looking into
+recent reports. Rows still being retried are never deleted.
+
 The work goes in bounded batches, each its own short transaction, so that a first
 sweep over years of history does not hold locks for long. Sweeping is idempotent: an
 anonymised number is never anonymised again, and a sweep with nothing to do changes
@@ -31,7 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
-from sqlalchemy import exists, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from secgate.settings import Settings
@@ -99,9 +104,11 @@ class RetentionJob:
         """One transaction: at most `batch_size` rows of each kind; how many changed."""
         now = datetime.fromtimestamp(self._clock(), UTC)
         cutoff = now - timedelta(days=self._settings.retention_days)
+        outbox_cutoff = now - timedelta(days=self._settings.webhook_outbox_keep_days)
         async with self._sessions.begin() as session:
             changed = await self._anonymise_messages(session, cutoff, now)
             changed += await self._anonymise_webhook_payloads(session, cutoff)
+            changed += await self._prune_webhook_outbox(session, outbox_cutoff)
         return changed
 
     async def _run(self) -> None:
@@ -192,3 +199,23 @@ class RetentionJob:
                 ],
             )
         return len(rows)
+
+    async def _prune_webhook_outbox(self, session: AsyncSession, cutoff: datetime) -> int:
+        # In id order: the oldest rows come first and are nearly all finished, so the
+        # primary key finds a batch without reading the whole table.
+        done = list(
+            await session.scalars(
+                select(WebhookDelivery.id)
+                .where(
+                    or_(
+                        WebhookDelivery.delivered_at < cutoff,
+                        WebhookDelivery.abandoned_at < cutoff,
+                    )
+                )
+                .order_by(WebhookDelivery.id)
+                .limit(self._batch_size)
+            )
+        )
+        if done:
+            await session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(done)))
+        return len(done)

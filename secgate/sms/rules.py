@@ -289,18 +289,22 @@ class NumberClaim:
     token: bytes = b""
 
 
+# Numbers claimed in one hot-state call, at most: a group send of thousands then runs
+# as a few short scripts, never one that holds Redis for milliseconds.
+CLAIM_BATCH = 1000
+
+
 class RecentNumbers:
     """ERR028: an account sends to a number at most once within `same_number_block_s`.
 
-    Each number is claimed with put(only_if_new) under a key per account and number that
-    expires after the window, so two sends racing to one number cannot both pass. A send
-    refused after claiming releases its claims (compare-and-delete with its own token, so
-    a claim another send took after expiry stays). Test sends claim under keys of their
-    own: they block later test sends, never real ones. When the hot state does not
-    answer, sends are refused (ERR013): failing open would lift the limit.
-
-    Claims are made one after another: one send holds one hot-state connection at a
-    time, however many numbers it has (a Redis pool is bounded).
+    Each number is claimed under a key per account and number that expires after the
+    window, with `put_many_if_new`: a send's numbers (up to CLAIM_BATCH of them, in
+    batches beyond) are taken all at once or not at all, so two sends racing to one
+    number cannot both pass. A send refused after claiming releases its claims
+    (compare-and-delete with its own token, so a claim another send took after expiry
+    stays). Test sends claim under keys of their own: they block later test sends,
+    never real ones. When the hot state does not answer, sends are refused (ERR013):
+    failing open would lift the limit.
     """
 
     def __init__(self, hot: HotState, block_s: float) -> None:
@@ -311,31 +315,33 @@ class RecentNumbers:
         self, account_id: int, numbers: Sequence[str], *, test: bool, token: bytes
     ) -> NumberClaim:
         prefix = f"sms.recent{'.test' if test else ''}:{account_id}:"
-        claimed: list[str] = []
+        keys = [prefix + number for number in numbers]
+        claimed = 0  # keys[:claimed] are held
         try:
-            for number in numbers:
-                key = prefix + number
-                if not await self._hot.put(key, token, ttl_s=self._block_s, only_if_new=True):
-                    await self.release(NumberClaim(PASSED, tuple(claimed), token))
+            while claimed < len(keys):
+                batch = keys[claimed : claimed + CLAIM_BATCH]
+                taken = await self._hot.put_many_if_new(batch, token, ttl_s=self._block_s)
+                if taken is not None:
+                    await self.release(NumberClaim(PASSED, tuple(keys[:claimed]), token))
                     return NumberClaim(
                         CheckResult(
                             "ERR028",
-                            f"{number} was sent to within the last {self._block_s:g} seconds; "
-                            "no credits were consumed",
+                            f"{taken.removeprefix(prefix)} was sent to within the last "
+                            f"{self._block_s:g} seconds; no credits were consumed",
                         )
                     )
-                claimed.append(key)
+                claimed += len(batch)
         except HotStateUnavailable:
             log.warning("sms_recent_numbers_unavailable", exc_info=True)
-            await self.release(NumberClaim(PASSED, tuple(claimed), token))
+            await self.release(NumberClaim(PASSED, tuple(keys[:claimed]), token))
             return NumberClaim(CheckResult("ERR013", "temporarily unable to accept messages"))
-        return NumberClaim(PASSED, tuple(claimed), token)
+        return NumberClaim(PASSED, tuple(keys), token)
 
     async def release(self, claim: NumberClaim) -> None:
         """Give the claimed numbers back. Best effort: a claim left behind only expires."""
-        for key in claim.keys:
-            try:
-                await self._hot.compare_and_delete(key, claim.token)
-            except HotStateUnavailable:
-                log.warning("sms_recent_numbers_not_released", exc_info=True)
-                return
+        try:
+            for start in range(0, len(claim.keys), CLAIM_BATCH):
+                batch = claim.keys[start : start + CLAIM_BATCH]
+                await self._hot.compare_and_delete_many(batch, claim.token)
+        except HotStateUnavailable:
+            log.warning("sms_recent_numbers_not_released", exc_info=True)

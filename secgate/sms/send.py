@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from secgate.hotstate.protocol import HotState, HotStateUnavailable
@@ -34,6 +34,7 @@ from secgate.sms.rules import (
     Check,
     Draft,
     NumberClaim,
+    NumberReading,
     RecentNumbers,
     SendingAccount,
     default_checks,
@@ -57,8 +58,10 @@ log = logging.getLogger("secgate.sms")
 # The hot-state queue the dispatcher consumes; each item is dispatch_payload(...).
 DISPATCH_QUEUE = "sms.dispatch"
 
-# Rows written in bulk go through the tables, not the ORM: a 200-number send writes
-# 600 rows, and the ORM's per-row bookkeeping would cost more than the database.
+# Rows are written through the tables, not the ORM: a 200-number send writes 600
+# rows, and the ORM's bookkeeping costs more than the database (even for the one
+# message row, a third of a 1-number send's store).
+_MESSAGES = Message.__table__
 _RECIPIENTS = Recipient.__table__
 _DELIVERY_EVENTS = DeliveryEvent.__table__
 
@@ -72,6 +75,9 @@ class SendRequest:
     test: bool
     client_ip: str | None
     group_id: int | None = None  # numbers come from this contact group instead
+    # The account as the caller has just read it (the API does, to authenticate):
+    # it spares reading it again. None: the send reads it.
+    account: SendingAccount | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +175,12 @@ class SmsService:
         )
 
     async def _draft(self, request: SendRequest) -> Draft | SendRefused:
+        if request.account is not None and request.group_id is None:
+            if request.account.id != request.account_id:
+                raise ValueError("SendRequest.account is not the account of account_id")
+            limit = self._settings.max_numbers_per_request
+            numbers = read_numbers(request.numbers, request.account.home_country, limit)
+            return _make_draft(request, request.account, numbers)
         async with self._sessions() as session:
             account = await session.get(Account, request.account_id)
             if account is None:
@@ -180,30 +192,12 @@ class SmsService:
             if request.group_id is not None:
                 limit = self._settings.max_group_send_numbers
                 entries = await _group_numbers(session, account.id, request.group_id, limit)
-        sending = SendingAccount(
-            id=account.id,
-            mobile=account.mobile,
-            home_country=account.home_country,
-            activated_countries=frozenset(account.activated_countries),
-            sender_ids=frozenset(sender_id.name for sender_id in account.sender_ids),
-            balance=account.balance,
-            low_balance_threshold=account.low_balance_threshold,
-        )
         if len(entries) > self._settings.max_numbers_per_request:
             # A large group: tens of microseconds a number is too long for the event loop.
             numbers = await asyncio.to_thread(read_numbers, entries, account.home_country, limit)
         else:
             numbers = read_numbers(entries, account.home_country, limit)
-        return Draft(
-            account=sending,
-            sender=request.sender,
-            originator=originator(sending, request.sender),
-            text=request.text,
-            encoding=encode_info(request.text),
-            numbers=numbers,
-            test=request.test,
-            client_ip=request.client_ip,
-        )
+        return _make_draft(request, sending_account(account), numbers)
 
     async def _store_releasing(
         self, draft: Draft, claim: NumberClaim, msg_id: str, points: int, now: datetime
@@ -223,27 +217,29 @@ class SmsService:
         the end of the transaction."""
         assert draft.originator is not None  # SenderOwnership passed
         async with self._sessions() as session:
-            message = Message(
-                msg_id=msg_id,
-                account_id=draft.account.id,
-                sender=draft.originator,
-                text=draft.text,
-                encoding=draft.encoding.encoding,
-                pages=draft.encoding.pages,
-                numbers=len(draft.numbers.valid),
-                points_charged=points,
-                test=draft.test,
-                status=MessageStatus.ACCEPTED,
-                created_at=now,
+            message_id = await session.scalar(
+                insert(_MESSAGES).returning(_MESSAGES.c.id),
+                {
+                    "msg_id": msg_id,
+                    "account_id": draft.account.id,
+                    "sender": draft.originator,
+                    "text": draft.text,
+                    "encoding": draft.encoding.encoding,
+                    "pages": draft.encoding.pages,
+                    "numbers": len(draft.numbers.valid),
+                    "points_charged": points,
+                    "test": draft.test,
+                    "status": MessageStatus.ACCEPTED,
+                    "created_at": now,
+                },
             )
-            session.add(message)
-            await session.flush()
+            assert message_id is not None
             recipient_ids = list(
                 await session.scalars(
                     insert(_RECIPIENTS).returning(_RECIPIENTS.c.id, sort_by_parameter_order=True),
                     [
                         {
-                            "message_id": message.id,
+                            "message_id": message_id,
                             "number": number,
                             "state": RecipientState.QUEUED,
                             "updated_at": now,
@@ -252,23 +248,24 @@ class SmsService:
                     ],
                 )
             )
-            await session.execute(
-                insert(_DELIVERY_EVENTS),
-                [
-                    {
-                        "message_id": message.id,
-                        "recipient_id": recipient_id,
-                        "state": state,
-                        "at": now,
-                    }
-                    for recipient_id in recipient_ids
-                    for state in (RecipientState.ACCEPTED, RecipientState.QUEUED)
-                ],
-            )
+            # The delivery log's first two states, copied from the rows just written by
+            # the database itself: no per-row parameters to build and send.
+            for state in (RecipientState.ACCEPTED, RecipientState.QUEUED):
+                await session.execute(
+                    insert(_DELIVERY_EVENTS).from_select(
+                        ["message_id", "recipient_id", "state", "at"],
+                        select(
+                            _RECIPIENTS.c.message_id,
+                            _RECIPIENTS.c.id,
+                            literal(state, _DELIVERY_EVENTS.c.state.type),
+                            literal(now, _DELIVERY_EVENTS.c.at.type),
+                        ).where(_RECIPIENTS.c.message_id == message_id),
+                    )
+                )
             balance_after: int | None = draft.account.balance
             if points:
                 balance_after = await credits.charge(
-                    session, draft.account.id, points, message_id=message.id, at=now
+                    session, draft.account.id, points, message_id=message_id, at=now
                 )
             if balance_after is None:
                 await session.rollback()
@@ -279,7 +276,7 @@ class SmsService:
                     "ERR011", "Insufficient balance"
                 )
             await session.commit()
-        return _Stored(message.id, recipient_ids, balance_after)
+        return _Stored(message_id, recipient_ids, balance_after)
 
     async def _enqueue(self, stored: _Stored) -> None:
         batch = self._settings.dispatch_batch_size
@@ -324,6 +321,32 @@ async def _group_numbers(
         .limit(limit + 1)
     )
     return list(rows)
+
+
+def _make_draft(request: SendRequest, account: SendingAccount, numbers: NumberReading) -> Draft:
+    return Draft(
+        account=account,
+        sender=request.sender,
+        originator=originator(account, request.sender),
+        text=request.text,
+        encoding=encode_info(request.text),
+        numbers=numbers,
+        test=request.test,
+        client_ip=request.client_ip,
+    )
+
+
+def sending_account(account: Account) -> SendingAccount:
+    """The account as a send sees it (its sender IDs are loaded with it)."""
+    return SendingAccount(
+        id=account.id,
+        mobile=account.mobile,
+        home_country=account.home_country,
+        activated_countries=frozenset(account.activated_countries),
+        sender_ids=frozenset(sender_id.name for sender_id in account.sender_ids),
+        balance=account.balance,
+        low_balance_threshold=account.low_balance_threshold,
+    )
 
 
 def _balance_refusal(balance: int, points: int) -> SendRefused | None:

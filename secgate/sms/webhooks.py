@@ -18,6 +18,10 @@ The timestamp is signed with the body so that a receiver can refuse replays: it 
 the signature (in constant time), then that the timestamp is within a few minutes of its
 own clock. Changing SECGATE_SECRET_KEY changes every account's secret.
 
+Destinations: public addresses only (see webhook_destinations.py); the rule is
+applied when the URL is set and again at every delivery. A delivery the rule refuses
+is not retried: the row is abandoned at once, its `last_error` saying "refused: …".
+
 Retries: a 2xx answer is delivered. Anything else (another status, a redirect, a refused
 connection, no answer within `webhook_timeout_s`) is a failed attempt. After the n-th
 failed attempt the next waits `webhook_backoff_base_s * 2**(n-1)` (2, 4, 8, … s by
@@ -49,11 +53,22 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from secgate.accounts.registry import AccountNotFound, InvalidField, find_account
 from secgate.settings import Settings
+from secgate.sms.webhook_destinations import (
+    DestinationCheck,
+    GuardedResolver,
+    IPAddress,
+    RefusedDestination,
+    Resolve,
+    check_host,
+    check_literal,
+    system_resolve,
+)
 from secgate.storage.db import SessionFactory
 from secgate.storage.models import WebhookDelivery
 
@@ -92,13 +107,28 @@ def backoff_s(settings: Settings, failed_attempts: int) -> float:
 
 
 async def set_webhook_url(
-    session: AsyncSession, settings: Settings, username: str, url: str | None
+    session: AsyncSession,
+    settings: Settings,
+    username: str,
+    url: str | None,
+    *,
+    resolve: Resolve = system_resolve,
 ) -> str:
     """Set (or with None, remove) where the account's delivery reports are posted and
-    return the account's signing secret. Reports already in the outbox keep the URL they
-    were written with. The caller commits."""
+    return the account's signing secret. InvalidField when the URL is malformed or
+    its host is, or now resolves to, an address webhooks may not go to (a name that
+    does not resolve yet is taken: every delivery checks again). Reports already in
+    the outbox keep the URL they were written with. The caller commits."""
     if url is not None:
-        _check_url(url)
+        host, port = _check_url(url)
+        verdict = await check_host(
+            host,
+            port,
+            DestinationCheck(settings.webhook_allowed_networks),
+            _within(settings.webhook_timeout_s, resolve),
+        )
+        if not verdict.allowed:
+            raise InvalidField("url", f"webhooks go to public addresses only, and {verdict.reason}")
     account = await find_account(session, username)
     if account is None:
         raise AccountNotFound(f"no account named {username!r}")
@@ -107,7 +137,18 @@ async def set_webhook_url(
     return webhook_secret(settings.secret_key, account.id)
 
 
-def _check_url(url: str) -> None:
+def _within(timeout_s: float, resolve: Resolve) -> Resolve:
+    """`resolve` giving up (TimeoutError, an OSError) after `timeout_s`."""
+
+    async def resolve_within(host: str, port: int) -> list[IPAddress]:
+        async with asyncio.timeout(timeout_s):
+            return await resolve(host, port)
+
+    return resolve_within
+
+
+def _check_url(url: str) -> tuple[str, int]:
+    """The URL's host and port, or InvalidField saying what is wrong with it."""
     if len(url) > MAX_URL_CHARS:
         raise InvalidField("url", f"longer than {MAX_URL_CHARS} characters")
     if not url.isascii() or not url.isprintable() or " " in url:
@@ -120,6 +161,11 @@ def _check_url(url: str) -> None:
         raise InvalidField("url", f"not a URL: {exc}") from exc
     if parts.scheme not in ("http", "https") or not host:
         raise InvalidField("url", "must be an absolute http:// or https:// URL")
+    if parts.username is not None or parts.password is not None:
+        # They would be sent to the endpoint (and logged along the way); the
+        # signature is how the receiver knows the gateway.
+        raise InvalidField("url", "may not hold credentials (user:password@)")
+    return host, parts.port or (443 if parts.scheme == "https" else 80)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +175,15 @@ class _Claimed:
     url: str
     payload: dict[str, Any]
     attempts: int  # including the one being made
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    error: str | None  # None: the endpoint took the report
+    refused: bool = False  # the destination rule refused it: not to be retried
+
+
+_DELIVERED = _Outcome(None)
 
 
 class WebhookWorker:
@@ -142,13 +197,21 @@ class WebhookWorker:
         *,
         clock: Callable[[], float] = time.time,
         batch_size: int = CLAIM_BATCH,
+        resolver: AbstractResolver | None = None,
     ) -> None:
+        """`resolver` is aiohttp's (the system's) unless given; either way every
+        address it answers is checked before anything connects to it."""
         self._sessions = sessions
         self._settings = settings
         self._clock = clock
         self._batch_size = batch_size
         self._lease = timedelta(seconds=settings.webhook_timeout_s + _LEASE_MARGIN_S)
+        self._destinations = DestinationCheck(settings.webhook_allowed_networks)
+        self._resolver = GuardedResolver(self._destinations, resolver)
         self._http = aiohttp.ClientSession(
+            # Connects only to addresses the resolver checked; no proxy from the
+            # environment (trust_env is off), which would connect elsewhere.
+            connector=aiohttp.TCPConnector(resolver=self._resolver),
             timeout=aiohttp.ClientTimeout(total=settings.webhook_timeout_s),
             # Customer endpoints must not plant cookies in the gateway.
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -165,13 +228,14 @@ class WebhookWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self._http.close()
+        await self._resolver.close()  # the connector closes only a resolver it made
 
     async def run_once(self) -> int:
         """Post one batch of due rows and record the outcomes; return how many."""
         lease, claimed = await self._claim()
         if claimed:
-            errors = await asyncio.gather(*(self._post(row) for row in claimed))
-            await self._record(lease, claimed, errors)
+            outcomes = await asyncio.gather(*(self._post(row) for row in claimed))
+            await self._record(lease, claimed, outcomes)
         return len(claimed)
 
     async def _run(self) -> None:
@@ -224,8 +288,22 @@ class WebhookWorker:
                 _Claimed(row.id, row.account_id, row.url, row.payload, row.attempts) for row in rows
             ]
 
-    async def _post(self, row: _Claimed) -> str | None:
-        """None when the endpoint took the report, else why not."""
+    def _refusal(self, url: str) -> str | None:
+        """Why the URL may not be posted to, as far as can be told without resolving
+        it (a name is checked by the resolver as it connects); None when it may.
+        A URL is checked again here because it may have been stored before a rule
+        existed, or with other allowed networks."""
+        try:
+            host, _ = _check_url(url)
+        except InvalidField as exc:
+            return str(exc)
+        verdict = check_literal(host, self._destinations)
+        return None if verdict is None or verdict.allowed else verdict.reason
+
+    async def _post(self, row: _Claimed) -> _Outcome:
+        refusal = self._refusal(row.url)
+        if refusal is not None:
+            return _Outcome(f"refused: {refusal}"[:MAX_ERROR_CHARS], refused=True)
         body = json.dumps(row.payload, separators=(",", ":"), ensure_ascii=False).encode()
         timestamp = int(self._clock())
         secret = webhook_secret(self._settings.secret_key, row.account_id)
@@ -241,19 +319,23 @@ class WebhookWorker:
                 row.url, data=body, headers=headers, allow_redirects=False
             ) as response:
                 if 200 <= response.status < 300:
-                    return None
-                return f"HTTP {response.status}"
+                    return _DELIVERED
+                return _Outcome(f"HTTP {response.status}")
         except TimeoutError:
-            return f"no answer within {self._settings.webhook_timeout_s:g} s"
+            return _Outcome(f"no answer within {self._settings.webhook_timeout_s:g} s")
         except (aiohttp.ClientError, ValueError) as exc:
-            return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+            refused = _refused_destination(exc)
+            if refused is not None:
+                return _Outcome(f"refused: {refused}"[:MAX_ERROR_CHARS], refused=True)
+            return _Outcome(f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS])
 
     async def _record(
-        self, lease: datetime, claimed: Sequence[_Claimed], errors: Sequence[str | None]
+        self, lease: datetime, claimed: Sequence[_Claimed], outcomes: Sequence[_Outcome]
     ) -> None:
         now = self._now()
         max_attempts = self._settings.webhook_max_attempts
-        delivered = [row.id for row, error in zip(claimed, errors, strict=True) if error is None]
+        done = list(zip(claimed, outcomes, strict=True))
+        delivered = [row.id for row, outcome in done if outcome.error is None]
         async with self._sessions.begin() as session:
             # Only rows whose lease is still ours: had a post outlasted the lease, another
             # worker may have taken the row, and its outcome is the one that counts.
@@ -265,11 +347,14 @@ class WebhookWorker:
                     )
                     .values(delivered_at=now, last_error=None)
                 )
-            for row, error in zip(claimed, errors, strict=True):
+            for row, outcome in done:
+                error = outcome.error
                 if error is None:
                     continue
                 values: dict[str, Any] = {"last_error": error[:MAX_ERROR_CHARS]}
-                if row.attempts >= max_attempts:
+                # A refused destination is refused again on retry (or, should DNS
+                # change, is not where the customer's endpoint lives): no retries.
+                if outcome.refused or row.attempts >= max_attempts:
                     values["abandoned_at"] = now
                     log.warning(
                         "webhook_abandoned",
@@ -283,3 +368,16 @@ class WebhookWorker:
                     .where(WebhookDelivery.id == row.id, WebhookDelivery.next_attempt_at == lease)
                     .values(values)
                 )
+
+
+def _refused_destination(exc: BaseException) -> str | None:
+    """The reason, when the connection failed because the resolver refused the
+    destination (aiohttp wraps the resolver's error in its own)."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # a few wrappers deep at most; never a loop
+        if seen is None:
+            break
+        if isinstance(seen, RefusedDestination):
+            return str(seen)
+        seen = seen.__cause__ or getattr(seen, "os_error", None)
+    return None

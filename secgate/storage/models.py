@@ -223,7 +223,11 @@ class RecipientState(enum.StrEnum):
 
 class Message(Base):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_account_created", "account_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_messages_account_created", "account_id", "created_at"),
+        # The retention job walks messages by age across all accounts.
+        Index("ix_messages_created", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # The public "msg-id": random, so one customer cannot guess another's.
@@ -320,7 +324,8 @@ class WebhookDelivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    # Set when retries are exhausted; the row stays for staff to see.
+    # Set when retries are exhausted; the row stays for staff to see until the retention
+    # job removes it (webhook_outbox_keep_days after delivery or abandonment).
     abandoned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_error: Mapped[str | None] = mapped_column(String(255), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

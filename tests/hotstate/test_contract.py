@@ -178,6 +178,68 @@ async def test_compare_and_delete_lets_exactly_one_racer_win(hot_state: HotState
     assert results.count(True) == 1
 
 
+async def test_put_many_if_new_stores_every_key(hot_state: HotState) -> None:
+    assert await hot_state.put_many_if_new(["a", "b", "c"], b"token", ttl_s=10) is None
+    assert [await hot_state.get(key) for key in ("a", "b", "c")] == [b"token"] * 3
+
+
+async def test_put_many_if_new_stores_nothing_when_one_key_exists(hot_state: HotState) -> None:
+    await hot_state.put("b", b"theirs", ttl_s=10)
+    assert await hot_state.put_many_if_new(["a", "b", "c"], b"mine", ttl_s=10) == "b"
+    assert [await hot_state.get(key) for key in ("a", "b", "c")] == [None, b"theirs", None]
+
+
+async def test_put_many_if_new_names_the_first_existing_key_in_the_order_given(
+    hot_state: HotState,
+) -> None:
+    await hot_state.put("c", b"v", ttl_s=10)
+    await hot_state.put("b", b"v", ttl_s=10)
+    assert await hot_state.put_many_if_new(["a", "c", "b"], b"mine", ttl_s=10) == "c"
+
+
+async def test_put_many_if_new_of_no_keys_stores_nothing_and_succeeds(hot_state: HotState) -> None:
+    assert await hot_state.put_many_if_new([], b"v", ttl_s=10) is None
+
+
+async def test_keys_put_many_expire_after_their_ttl(hot_state: HotState) -> None:
+    await hot_state.put_many_if_new(["a", "b"], b"old", ttl_s=0.2)
+    assert await hot_state.put_many_if_new(["b"], b"new", ttl_s=10) == "b"
+    await asyncio.sleep(0.25)
+    assert await hot_state.get("a") is None
+    assert await hot_state.put_many_if_new(["b", "c"], b"new", ttl_s=10) is None
+    assert await hot_state.get("b") == b"new"
+
+
+async def test_racing_put_many_if_new_on_overlapping_keys_lets_exactly_one_store(
+    hot_state: HotState,
+) -> None:
+    racers = [[f"own-{n}", "shared", f"also-own-{n}"] for n in range(20)]
+    results = await asyncio.gather(
+        *(
+            hot_state.put_many_if_new(keys, str(n).encode(), ttl_s=10)
+            for n, keys in enumerate(racers)
+        )
+    )
+    assert results.count(None) == 1
+    winner = results.index(None)
+    assert results.count("shared") == 19
+    # The losers stored nothing, not even the keys only they asked for.
+    for n, keys in enumerate(racers):
+        expected = str(n).encode() if n == winner else None
+        assert [await hot_state.get(key) for key in keys if key != "shared"] == [expected] * 2
+    assert await hot_state.get("shared") == str(winner).encode()
+
+
+async def test_compare_and_delete_many_deletes_only_the_keys_holding_the_value(
+    hot_state: HotState,
+) -> None:
+    await hot_state.put_many_if_new(["a", "b", "c"], b"mine", ttl_s=10)
+    await hot_state.put("b", b"theirs", ttl_s=10)
+    assert await hot_state.compare_and_delete_many(["a", "b", "c", "missing"], b"mine") == 2
+    assert [await hot_state.get(key) for key in ("a", "b", "c")] == [None, b"theirs", None]
+    assert await hot_state.compare_and_delete_many([], b"mine") == 0
+
+
 # -- pub/sub fan-out -------------------------------------------------------------------
 
 

@@ -152,6 +152,25 @@ async def test_key_expires_exactly_at_its_ttl(hot: MemoryHotState, clock: FakeCl
     assert await hot.put("k", b"w", ttl_s=10, only_if_new=True)
 
 
+async def test_keys_put_many_live_until_just_before_their_ttl(
+    hot: MemoryHotState, clock: FakeClock
+) -> None:
+    await hot.put_many_if_new(["a", "b"], b"v", ttl_s=10)
+    clock.advance(9.75)
+    assert await hot.get("a") == b"v"
+    assert await hot.put_many_if_new(["c", "b"], b"w", ttl_s=10) == "b"
+
+
+async def test_keys_put_many_expire_exactly_at_their_ttl(
+    hot: MemoryHotState, clock: FakeClock
+) -> None:
+    await hot.put_many_if_new(["a", "b"], b"v", ttl_s=10)
+    clock.advance(10)
+    assert await hot.get("a") is None
+    assert await hot.compare_and_delete_many(["a", "b"], b"v") == 0
+    assert await hot.put_many_if_new(["b", "a"], b"w", ttl_s=10) is None
+
+
 # -- queue redelivery -----------------------------------------------------------------
 
 

@@ -153,9 +153,13 @@ async def test_every_key_lives_under_the_namespace(
     await hot.incr("c", ttl_s=10)
     await hot.hit("r", limit=5, window_s=10)
     await hot.put("k", b"v", ttl_s=10)
+    await hot.put_many_if_new(["m1", "m2"], b"v", ttl_s=10)
     await hot.enqueue("q", b"job")
     keys = {key.decode() async for key in raw_redis.scan_iter(match=f"{namespace}:*")}
-    assert keys == {f"{namespace}:{kind}" for kind in ("counter:c", "rate:r", "key:k", "queue:q")}
+    assert keys == {
+        f"{namespace}:{kind}"
+        for kind in ("counter:c", "rate:r", "key:k", "key:m1", "key:m2", "queue:q")
+    }
     await hot.delete_namespace()
     assert [key async for key in raw_redis.scan_iter(match=f"{namespace}:*")] == []
 
@@ -212,6 +216,8 @@ OPERATIONS: dict[str, Operation] = {
     "put": lambda hot: hot.put("k", b"v", ttl_s=10),
     "get": lambda hot: hot.get("k"),
     "compare_and_delete": lambda hot: hot.compare_and_delete("k", b"v"),
+    "put_many_if_new": lambda hot: hot.put_many_if_new(["k", "l"], b"v", ttl_s=10),
+    "compare_and_delete_many": lambda hot: hot.compare_and_delete_many(["k", "l"], b"v"),
     "publish": lambda hot: hot.publish("alerts", b"m"),
     "enqueue": lambda hot: hot.enqueue("q", b"job"),
     "consume": lambda hot: hot.consume("q", "worker", block_s=0.1),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import kwtsms
 import pytest
 from queued_messages import T0, Queued, add_account, add_message, event_counts, events, recipients
 from sqlalchemy import select
@@ -253,6 +254,7 @@ async def test_a_final_state_queues_the_accounts_webhook_in_the_same_transaction
             "mobile": numbers[queued.recipient_ids[0]],
             "status": "DELIVERED",
             "unix-timestamp": int(T2.timestamp()),
+            "delivered-at": int(T2.timestamp()),
             "reason": None,
         },
         {
@@ -263,6 +265,22 @@ async def test_a_final_state_queues_the_accounts_webhook_in_the_same_transaction
             "reason": "absent subscriber",
         },
     ]
+
+
+async def test_the_public_kwtsms_client_reads_a_delivered_receipt(
+    db_sessions: SessionFactory,
+) -> None:
+    account_id = await add_account(db_sessions, webhook_url="https://customer.example/dlr")
+    queued = await add_message(db_sessions, account_id, 1)
+    await apply(db_sessions, submitted(queued, 0), change(queued, 0, S.DELIVERED, at=T2))
+    [row] = await webhook_rows(db_sessions)
+    parsed = kwtsms.parse_webhook(row.payload)
+    assert parsed["ok"]
+    assert (parsed["msg_id"], parsed["status"], parsed["delivered_at"]) == (
+        queued.msg_id,
+        "DELIVERED",
+        int(T2.timestamp()),
+    )
 
 
 async def test_a_rejection_is_reported_to_the_webhook(db_sessions: SessionFactory) -> None:

@@ -5,6 +5,7 @@ test_kwtsms_client.py."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -341,6 +342,174 @@ async def test_a_chunked_body_over_the_size_limit_is_err002_413(
 
     assert response.status == 413
     assert shape(await response.json()) == error("ERR002")
+
+
+# -- the same text rules for a JSON body and a form -----------------------------------------
+
+
+def as_json(fields: dict[str, Any]) -> tuple[bytes, str]:
+    # json.dumps escapes NUL as \u0000 and a lone surrogate as \ud800, as clients do.
+    return json.dumps(fields).encode(), "application/json"
+
+
+def as_form(fields: dict[str, Any]) -> tuple[bytes, str]:
+    # A lone surrogate has no UTF-8 form; "surrogatepass" writes the bytes a careless
+    # client would (%ED%A0%80).
+    body = urllib.parse.urlencode(fields, encoding="utf-8", errors="surrogatepass")
+    return body.encode(), "application/x-www-form-urlencoded"
+
+
+async def post_raw(
+    client: TestClient, command: str, body: tuple[bytes, str], query: str = ""
+) -> tuple[int, Any]:
+    data, content_type = body
+    response = await client.post(
+        f"/API/{command}/{query}", data=data, headers={"Content-Type": content_type}
+    )
+    return response.status, await response.json()
+
+
+async def stored_messages(client: TestClient) -> list[str]:
+    async with client.app[appkeys.DB_SESSIONS]() as session:
+        return list(await session.scalars(select(Message.text).order_by(Message.id)))
+
+
+async def balance_of(client: TestClient, account_id: int) -> int:
+    async with client.app[appkeys.DB_SESSIONS]() as session:
+        account = await session.get(Account, account_id)
+        assert account is not None
+        return account.balance
+
+
+@pytest.mark.parametrize(
+    ("fields", "same_words"),
+    [
+        pytest.param({"message": "code\x001234"}, True, id="NUL in a value"),
+        pytest.param({"sender\x00": "KWT-SMS"}, True, id="NUL in a name"),
+        # In a form a surrogate can only come as bytes that are not UTF-8, and the
+        # description says so.
+        pytest.param({"message": "half a pair \ud83d"}, False, id="lone surrogate"),
+        pytest.param({"username": "acme\udfff"}, False, id="lone low surrogate"),
+    ],
+)
+async def test_text_a_json_body_refuses_a_form_refuses_alike_and_nothing_is_stored(
+    client: TestClient, customer: int, fields: dict[str, Any], same_words: bool
+) -> None:
+    body = {**send_body(), **fields}
+
+    json_status, json_answer = await post_raw(client, "send", as_json(body))
+    form_status, form_answer = await post_raw(client, "send", as_form(body))
+
+    assert (json_status, shape(json_answer)) == (400, error("ERR002"))
+    assert (form_status, shape(form_answer)) == (400, error("ERR002"))
+    if same_words:
+        assert form_answer["description"] == json_answer["description"]
+    assert await stored_messages(client) == []
+    assert await balance_of(client, customer) == 1000
+
+
+async def test_a_body_that_is_not_utf8_is_refused_alike_as_json_or_form(
+    client: TestClient, customer: int
+) -> None:
+    latin1 = "Caf\u00e9".encode("latin-1")  # b"Caf\xe9"
+    json_body = b'{"username": "acme", "password": "x", "message": "' + latin1 + b'"}'
+    form_body = b"username=acme&password=x&message=" + latin1
+
+    json_status, json_answer = await post_raw(client, "send", (json_body, "application/json"))
+    form_status, form_answer = await post_raw(
+        client, "send", (form_body, "application/x-www-form-urlencoded")
+    )
+
+    assert (json_status, shape(json_answer)) == (400, error("ERR002"))
+    assert (form_status, shape(form_answer)) == (400, error("ERR002"))
+    assert await stored_messages(client) == []
+
+
+@pytest.mark.usefixtures("customer")
+async def test_other_control_characters_are_taken_alike_as_json_or_form(
+    client: TestClient,
+) -> None:
+    text = "line 1\nline 2\ttab\x01\x7f"
+
+    json_status, _ = await post_raw(client, "send", as_json(send_body(message=text)))
+    form_status, _ = await post_raw(
+        client, "send", as_form(send_body(message=text, mobile="96550000002"))
+    )
+
+    assert (json_status, form_status) == (200, 200)
+    assert await stored_messages(client) == [text, text]
+
+
+@pytest.mark.usefixtures("customer")
+async def test_the_query_string_is_never_read(client: TestClient) -> None:
+    """Fields go in the body; a query string, even one no field could hold, changes
+    nothing (and credentials in it do not log anyone in)."""
+    query = "?message=%00&sender=%FF&mobile=%ED%A0%80&test=1"
+
+    sent = await post_raw(client, "send", as_json(send_body(message="from the body")), query)
+    query_only = await post_raw(
+        client, "balance", (b"", "application/json"), "?username=acme&password=x"
+    )
+
+    assert (sent[0], sent[1]["result"], sent[1]["points-charged"]) == (200, "OK", 1)
+    assert await stored_messages(client) == ["from the body"]
+    assert (query_only[0], shape(query_only[1])) == (400, error("ERR002"))
+
+
+# -- addresses and methods under /API/ ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/API/sendd/", "/API/", "/API", "/API/send/extra/", "/API/%FF/"])
+async def test_an_unknown_api_address_is_err001_404_in_kwtsms_shape(
+    bare_client: TestClient, path: str
+) -> None:
+    response = await bare_client.post(path, json=send_body())
+
+    assert response.status == 404
+    answer = await response.json()
+    assert shape(answer) == error("ERR001")
+    assert "send, balance, senderid, coverage, validate, report" in answer["description"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/API/send/"),
+        ("GET", "/API/balance"),
+        ("PUT", "/API/report/"),
+        ("DELETE", "/API/validate/"),
+    ],
+)
+async def test_another_method_than_post_is_err002_405_with_allow(
+    bare_client: TestClient, method: str, path: str
+) -> None:
+    response = await bare_client.request(method, path)
+
+    assert response.status == 405
+    assert response.headers["Allow"] == "POST"
+    assert shape(await response.json()) == error("ERR002")
+
+
+@pytest.mark.parametrize("path", ["/nope", "/api/send/", "/APIs/send/"])
+async def test_outside_api_a_404_keeps_the_applications_shape(
+    bare_client: TestClient, path: str
+) -> None:
+    response = await bare_client.post(path, json=send_body())
+
+    assert response.status == 404
+    answer = await response.json()
+    assert answer["code"] == "not_found"
+    assert "result" not in answer
+
+
+async def test_outside_api_a_405_keeps_the_applications_shape(bare_client: TestClient) -> None:
+    response = await bare_client.post("/healthz")
+
+    assert response.status == 405
+    assert "GET" in response.headers["Allow"]
+    answer = await response.json()
+    assert answer["code"] == "method_not_allowed"
+    assert "result" not in answer
 
 
 # -- authentication ------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """Retention: past `retention_days`, message text goes and numbers are anonymised, in
-bounded batches, idempotently, on both databases."""
+bounded batches, idempotently, on both databases; finished webhook outbox rows are
+deleted past `webhook_outbox_keep_days`."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,7 +62,8 @@ async def account_id(db_sessions: SessionFactory) -> int:
 
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings], database_url: str) -> Settings:
-    return make_settings(database_url=database_url, retention_days=90)
+    # Outbox rows kept past the retention period, to see their payloads anonymised.
+    return make_settings(database_url=database_url, retention_days=90, webhook_outbox_keep_days=365)
 
 
 async def add_message(
@@ -280,3 +283,101 @@ async def test_sweeping_again_changes_nothing(
     # 3 numbers + 1 text + 3 webhook payloads.
     assert (first, second) == (7, 0)
     assert await message_view(db_sessions, message_id) == before
+
+
+# -- the webhook outbox --------------------------------------------------------------
+
+KEEP_S = 30 * DAY_S
+
+
+async def add_outbox_row(
+    db_sessions: SessionFactory,
+    account_id: int,
+    *,
+    delivered: float | None = None,
+    abandoned: float | None = None,
+) -> int:
+    async with db_sessions.begin() as session:
+        row = WebhookDelivery(
+            account_id=account_id,
+            url="https://example.com/dlr",
+            payload={"msg-id": "m", "mobile": "96550000001", "status": "DELIVERED"},
+            created_at=at(T0),
+            next_attempt_at=at(T0),
+            delivered_at=None if delivered is None else at(delivered),
+            abandoned_at=None if abandoned is None else at(abandoned),
+        )
+        session.add(row)
+        await session.flush()
+        return row.id
+
+
+async def outbox_ids(db_sessions: SessionFactory) -> list[int]:
+    async with db_sessions() as session:
+        return list(await session.scalars(select(WebhookDelivery.id).order_by(WebhookDelivery.id)))
+
+
+@pytest.fixture
+def outbox_settings(settings: Settings) -> Settings:
+    return replace(settings, webhook_outbox_keep_days=30)
+
+
+async def test_finished_outbox_rows_go_once_finished_longer_ago_than_the_keep_period(
+    db_sessions: SessionFactory, outbox_settings: Settings, account_id: int
+) -> None:
+    delivered_at_boundary = await add_outbox_row(db_sessions, account_id, delivered=T0)
+    abandoned_at_boundary = await add_outbox_row(db_sessions, account_id, abandoned=T0)
+    await add_outbox_row(db_sessions, account_id, delivered=T0 - 0.001)
+    await add_outbox_row(db_sessions, account_id, abandoned=T0 - 0.001)
+    clock = FakeClock(T0 + KEEP_S)
+    job = RetentionJob(db_sessions, outbox_settings, clock=clock)
+
+    at_boundary = await job.sweep()
+    kept = await outbox_ids(db_sessions)
+    clock.now += 0.001
+    just_past = await job.sweep()
+
+    assert at_boundary == 2  # the two finished before the boundary
+    assert kept == [delivered_at_boundary, abandoned_at_boundary]
+    assert just_past == 2
+    assert await outbox_ids(db_sessions) == []
+
+
+async def test_an_outbox_row_still_being_retried_is_never_deleted(
+    db_sessions: SessionFactory, outbox_settings: Settings, account_id: int
+) -> None:
+    pending = await add_outbox_row(db_sessions, account_id)  # created at T0, never finished
+    job = RetentionJob(db_sessions, outbox_settings, clock=FakeClock(T0 + 10 * KEEP_S))
+
+    await job.sweep()
+
+    assert await outbox_ids(db_sessions) == [pending]
+
+
+async def test_outbox_rows_are_deleted_in_batches(
+    db_sessions: SessionFactory, outbox_settings: Settings, account_id: int
+) -> None:
+    for i in range(5):
+        await add_outbox_row(db_sessions, account_id, delivered=T0 + i)
+    job = RetentionJob(db_sessions, outbox_settings, clock=FakeClock(T0 + 2 * KEEP_S), batch_size=2)
+
+    first = await job.sweep_batch()
+    left = len(await outbox_ids(db_sessions))
+    rest = await job.sweep()
+
+    assert (first, left, rest) == (2, 3, 3)
+    assert await outbox_ids(db_sessions) == []
+
+
+async def test_a_keep_period_of_zero_deletes_finished_rows_at_the_next_sweep(
+    db_sessions: SessionFactory, settings: Settings, account_id: int
+) -> None:
+    await add_outbox_row(db_sessions, account_id, delivered=T0)
+    pending = await add_outbox_row(db_sessions, account_id)
+    job = RetentionJob(
+        db_sessions, replace(settings, webhook_outbox_keep_days=0), clock=FakeClock(T0 + 1)
+    )
+
+    await job.sweep()
+
+    assert await outbox_ids(db_sessions) == [pending]

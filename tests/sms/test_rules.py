@@ -5,6 +5,7 @@ The ERR028 rule (RecentNumbers) needs the hot state; it is tested here on both.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -18,6 +19,7 @@ from secgate.hotstate.redis import RedisHotState
 from secgate.settings import Settings
 from secgate.sms.encoding import encode_info
 from secgate.sms.rules import (
+    CLAIM_BATCH,
     CheckResult,
     CountryActivation,
     Draft,
@@ -399,6 +401,48 @@ async def test_every_number_of_a_large_send_is_claimed(hot_state: HotState) -> N
     refused = await recent.claim(1, numbers[-1:], test=False, token=b"late")
     assert refused.result.code == "ERR028"
     assert refused.result.reason.startswith(f"{numbers[-1]} was sent to within the last 5 seconds")
+
+
+async def test_racing_claims_of_overlapping_numbers_let_one_send_hold_them(
+    hot_state: HotState,
+) -> None:
+    recent = RecentNumbers(hot_state, block_s=5.0)
+    sends = [[f"9655000{n:04d}", "96550009999"] for n in range(10)]
+    claims = await asyncio.gather(
+        *(
+            recent.claim(1, numbers, test=False, token=str(n).encode())
+            for n, numbers in enumerate(sends)
+        )
+    )
+    passed = [n for n, claim in enumerate(claims) if not claim.result.refused]
+    assert len(passed) == 1
+    assert all(claims[n].result.code == "ERR028" for n in range(10) if n not in passed)
+    # The losers hold nothing: their own numbers are free.
+    for n in range(10):
+        if n not in passed:
+            assert not (await recent.claim(1, sends[n][:1], test=False, token=b"x")).result.refused
+
+
+async def test_a_send_refused_past_the_first_batch_gives_back_the_batches_it_took(
+    hot_state: HotState,
+) -> None:
+    recent = RecentNumbers(hot_state, block_s=5.0)
+    numbers = [f"9655{i:07d}" for i in range(CLAIM_BATCH + 5)]
+    await recent.claim(1, numbers[-1:], test=False, token=b"earlier")
+    refused = await recent.claim(1, numbers, test=False, token=b"big")
+    assert refused.result.code == "ERR028"
+    assert refused.result.reason.startswith(numbers[-1])
+    claim = await recent.claim(1, numbers[:-1], test=False, token=b"again")
+    assert not claim.result.refused
+
+
+async def test_release_gives_back_every_number_of_a_send_over_one_batch(
+    hot_state: HotState,
+) -> None:
+    recent = RecentNumbers(hot_state, block_s=5.0)
+    numbers = [f"9655{i:07d}" for i in range(CLAIM_BATCH + 5)]
+    await recent.release(await recent.claim(1, numbers, test=False, token=b"big"))
+    assert not (await recent.claim(1, numbers, test=False, token=b"again")).result.refused
 
 
 async def test_hot_state_down_refuses_claims_with_err013() -> None:

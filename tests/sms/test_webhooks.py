@@ -1,13 +1,20 @@
 """Delivery-report webhooks: signed posts to a real local endpoint, retries with
-backoff, abandonment, timeouts, and claims that keep two workers from posting a row
-twice."""
+backoff, abandonment, timeouts, claims that keep two workers from posting a row
+twice, and the destination rule (public addresses only) when a URL is set and at
+every delivery.
+
+The receiver listens on loopback, which the destination rule refuses: the tests'
+settings exempt 127.0.0.0/8 (webhook_allowed_networks), as an operator would exempt
+an internal receiver of its own; the tests of the rule itself leave it out."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -16,6 +23,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
@@ -24,6 +32,7 @@ from secgate.accounts.registry import AccountNotFound, InvalidField
 from secgate.app import create_app
 from secgate.settings import Settings
 from secgate.sms.send import SendAccepted, SendRequest
+from secgate.sms.webhook_destinations import IPAddress
 from secgate.sms.webhooks import WebhookWorker, backoff_s, set_webhook_url, webhook_secret
 from secgate.storage.db import SessionFactory, create_engine, session_factory
 from secgate.storage.models import Account, SenderId, WebhookDelivery
@@ -38,6 +47,44 @@ PAYLOAD = {
 }
 
 ServerMaker = Callable[[web.Application], Any]
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+PUBLIC_ADDRESS = "93.184.216.34"
+
+
+class FakeDns(AbstractResolver):
+    """A DNS that answers from a table, and says what it answered: names in tests
+    resolve to what each test needs (even to the local receiver), without a network.
+    `resolve` serves the worker (aiohttp's interface), `lookup` set_webhook_url."""
+
+    def __init__(self, table: dict[str, list[str]]) -> None:
+        self.table = table
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            {
+                "hostname": host,
+                "host": str(address),
+                "port": port,
+                "family": socket.AF_INET6 if address.version == 6 else socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+            for address in await self.lookup(host, port)
+        ]
+
+    async def lookup(self, host: str, port: int) -> list[IPAddress]:
+        if host not in self.table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [ipaddress.ip_address(address) for address in self.table[host]]
+
+    async def close(self) -> None:
+        pass
+
+
+PUBLIC_DNS = FakeDns({"example.com": [PUBLIC_ADDRESS]})
 
 
 class FakeClock:
@@ -133,6 +180,7 @@ def settings(make_settings: Callable[..., Settings], database_url: str) -> Setti
         webhook_timeout_s=0.3,
         webhook_max_attempts=3,
         webhook_backoff_base_s=2.0,
+        webhook_allowed_networks=LOOPBACK,
     )
 
 
@@ -419,7 +467,9 @@ async def test_setting_the_url_stores_it_and_returns_the_accounts_secret(
     db_sessions: SessionFactory, account_id: int, settings: Settings
 ) -> None:
     async with db_sessions.begin() as session:
-        secret = await set_webhook_url(session, settings, "Alice", "https://example.com/dlr?k=1")
+        secret = await set_webhook_url(
+            session, settings, "Alice", "https://example.com/dlr?k=1", resolve=PUBLIC_DNS.lookup
+        )
 
     async with db_sessions() as session:
         account = await session.get(Account, account_id)
@@ -431,7 +481,9 @@ async def test_setting_no_url_removes_the_webhook(
     db_sessions: SessionFactory, account_id: int, settings: Settings
 ) -> None:
     async with db_sessions.begin() as session:
-        await set_webhook_url(session, settings, "alice", "https://example.com/dlr")
+        await set_webhook_url(
+            session, settings, "alice", "https://example.com/dlr", resolve=PUBLIC_DNS.lookup
+        )
         await set_webhook_url(session, settings, "alice", None)
 
     async with db_sessions() as session:
@@ -448,6 +500,8 @@ async def test_setting_no_url_removes_the_webhook(
         ("https://example.com:port/", "not a URL"),
         ("https://example.com/a b", "without spaces"),
         ("https://example.com/" + "a" * 2030, "longer than 2048"),
+        ("https://user:secret@example.com/dlr", "may not hold credentials"),
+        ("https://token@example.com/dlr", "may not hold credentials"),
     ],
 )
 async def test_a_url_that_is_not_absolute_http_is_refused(
@@ -455,7 +509,7 @@ async def test_a_url_that_is_not_absolute_http_is_refused(
 ) -> None:
     async with db_sessions() as session:
         with pytest.raises(InvalidField, match=problem):
-            await set_webhook_url(session, settings, "alice", url)
+            await set_webhook_url(session, settings, "alice", url, resolve=PUBLIC_DNS.lookup)
 
 
 async def test_setting_the_url_of_an_unknown_account_fails(
@@ -463,7 +517,238 @@ async def test_setting_the_url_of_an_unknown_account_fails(
 ) -> None:
     async with db_sessions() as session:
         with pytest.raises(AccountNotFound):
-            await set_webhook_url(session, settings, "nobody", "https://example.com/")
+            await set_webhook_url(
+                session, settings, "nobody", "https://example.com/", resolve=PUBLIC_DNS.lookup
+            )
+
+
+# -- where webhooks may go: public addresses only ------------------------------------------
+
+
+@pytest.fixture
+def strict_settings(settings: Settings) -> Settings:
+    """The destination rule with no exemption, as in a default deployment."""
+    return replace(settings, webhook_allowed_networks=())
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:8080/dlr", "loopback"),
+        ("http://[::1]/dlr", "loopback"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://10.0.0.5/admin", "private (RFC 1918)"),
+        ("http://172.16.0.1/", "private (RFC 1918)"),
+        ("http://192.168.1.1/", "private (RFC 1918)"),
+        ("http://100.64.0.1/", "carrier-grade NAT"),
+        ("http://0.0.0.0:6379/", "unspecified"),
+        ("http://224.0.0.1/", "multicast"),
+        ("http://[fd00::1]/", "unique local"),
+        ("http://[fe80::1%25eth0]/", "link-local"),
+        ("http://[::ffff:169.254.169.254]/", "link-local"),
+        ("http://[::ffff:7f00:1]/", "loopback"),
+        ("http://localhost:6379/", "loopback"),
+        ("http://db.localhost/", "loopback"),
+        # Legacy numeric IPv4 forms, read by the system resolver as 127.0.0.1.
+        ("http://2130706433/", "loopback"),
+        ("http://127.1/", "loopback"),
+    ],
+)
+async def test_a_url_to_an_internal_address_is_refused_when_set(
+    db_sessions: SessionFactory,
+    account_id: int,
+    strict_settings: Settings,
+    url: str,
+    reason: str,
+) -> None:
+    async with db_sessions() as session:
+        with pytest.raises(InvalidField, match="public addresses only") as refused:
+            await set_webhook_url(session, strict_settings, "alice", url)
+
+    assert reason in str(refused.value)
+    async with db_sessions() as session:
+        account = await session.get(Account, account_id)
+    assert account is not None and account.dlr_webhook_url is None
+
+
+@pytest.mark.parametrize(
+    ("addresses", "allowed"),
+    [
+        ([PUBLIC_ADDRESS], True),
+        (["2606:4700:4700::1111"], True),
+        (["10.1.2.3"], False),
+        ([PUBLIC_ADDRESS, "169.254.169.254"], False),  # one internal address is enough
+        (["::ffff:127.0.0.1"], False),
+    ],
+)
+async def test_a_name_is_judged_by_every_address_it_resolves_to_when_set(
+    db_sessions: SessionFactory,
+    account_id: int,
+    strict_settings: Settings,
+    addresses: list[str],
+    allowed: bool,
+) -> None:
+    dns = FakeDns({"hooks.customer.example": addresses})
+
+    async with db_sessions.begin() as session:
+        if allowed:
+            await set_webhook_url(
+                session,
+                strict_settings,
+                "alice",
+                "https://hooks.customer.example/dlr",
+                resolve=dns.lookup,
+            )
+        else:
+            with pytest.raises(InvalidField, match=r"hooks\.customer\.example resolves to"):
+                await set_webhook_url(
+                    session,
+                    strict_settings,
+                    "alice",
+                    "https://hooks.customer.example/dlr",
+                    resolve=dns.lookup,
+                )
+
+    async with db_sessions() as session:
+        account = await session.get(Account, account_id)
+    assert account is not None
+    stored = account.dlr_webhook_url
+    assert stored == ("https://hooks.customer.example/dlr" if allowed else None)
+
+
+async def test_a_name_that_does_not_resolve_yet_is_taken_and_checked_at_delivery(
+    db_sessions: SessionFactory, account_id: int, strict_settings: Settings
+) -> None:
+    async with db_sessions.begin() as session:
+        await set_webhook_url(
+            session,
+            strict_settings,
+            "alice",
+            "https://new.customer.example/dlr",
+            resolve=FakeDns({}).lookup,
+        )
+
+    async with db_sessions() as session:
+        account = await session.get(Account, account_id)
+    assert account is not None and account.dlr_webhook_url == "https://new.customer.example/dlr"
+
+
+async def test_an_allowed_network_is_exempted_from_the_rule_when_set(
+    db_sessions: SessionFactory, account_id: int, settings: Settings
+) -> None:
+    async with db_sessions.begin() as session:
+        await set_webhook_url(session, settings, "alice", "http://127.0.0.1:9000/dlr")
+
+    async with db_sessions() as session:
+        account = await session.get(Account, account_id)
+    assert account is not None and account.dlr_webhook_url == "http://127.0.0.1:9000/dlr"
+
+
+async def test_a_delivery_to_a_refused_address_is_abandoned_at_once_with_the_reason(
+    receiver: Receiver,
+    db_sessions: SessionFactory,
+    account_id: int,
+    strict_settings: Settings,
+) -> None:
+    # Stored before the rule (or while 127.0.0.0/8 was exempted): checked again now.
+    refused = await add_report(db_sessions, account_id, receiver.url("/dlr"))
+    clock = FakeClock()
+    worker = WebhookWorker(db_sessions, strict_settings, clock=clock)
+
+    try:
+        first = await worker.run_once()
+        clock.now += 24 * 3600
+        later = await worker.run_once()
+    finally:
+        await worker.close()
+
+    assert (first, later) == (1, 0)  # no retries
+    assert receiver.requests == []
+    row = await outbox_row(db_sessions, refused)
+    assert (row.delivered_at, row.abandoned_at, row.attempts) == (None, at(T0), 1)
+    assert row.last_error == "refused: 127.0.0.1 is loopback"
+
+
+async def test_a_name_that_now_resolves_to_a_refused_address_is_not_connected_to(
+    receiver: Receiver,
+    db_sessions: SessionFactory,
+    account_id: int,
+    strict_settings: Settings,
+) -> None:
+    """DNS rebinding: the name was public when the URL was set, and points inside now."""
+    assert receiver.server is not None
+    port = receiver.server.port
+    dns = FakeDns({"rebound.example": [PUBLIC_ADDRESS]})
+    async with db_sessions.begin() as session:
+        await set_webhook_url(
+            session,
+            strict_settings,
+            "alice",
+            f"http://rebound.example:{port}/dlr",
+            resolve=dns.lookup,
+        )
+    dns.table["rebound.example"] = ["127.0.0.1"]  # where the receiver listens
+    rebound = await add_report(db_sessions, account_id, f"http://rebound.example:{port}/dlr")
+    worker = WebhookWorker(db_sessions, strict_settings, clock=FakeClock(), resolver=dns)
+
+    try:
+        assert await worker.run_once() == 1
+    finally:
+        await worker.close()
+
+    assert receiver.requests == []
+    row = await outbox_row(db_sessions, rebound)
+    assert row.abandoned_at == at(T0)
+    assert row.last_error == "refused: rebound.example resolves to 127.0.0.1, which is loopback"
+
+
+async def test_the_worker_connects_to_the_address_it_checked(
+    receiver: Receiver, db_sessions: SessionFactory, account_id: int, settings: Settings
+) -> None:
+    """A name goes through the checking resolver, and the post goes to its answer
+    (here the receiver, on an exempted network), with the name as the Host."""
+    assert receiver.server is not None
+    dns = FakeDns({"hooks.customer.example": ["127.0.0.1"]})
+    url = f"http://hooks.customer.example:{receiver.server.port}/dlr"
+    row_id = await add_report(db_sessions, account_id, url)
+    worker = WebhookWorker(db_sessions, settings, clock=FakeClock(), resolver=dns)
+
+    try:
+        assert await worker.run_once() == 1
+    finally:
+        await worker.close()
+
+    [request] = receiver.requests
+    assert request.headers["Host"] == f"hooks.customer.example:{receiver.server.port}"
+    assert (await outbox_row(db_sessions, row_id)).delivered_at == at(T0)
+
+
+async def test_a_refused_report_does_not_hold_up_the_others_in_its_batch(
+    receiver: Receiver,
+    db_sessions: SessionFactory,
+    account_id: int,
+    settings: Settings,
+) -> None:
+    metadata = await add_report(db_sessions, account_id, "http://169.254.169.254/latest/")
+    with_credentials = await add_report(
+        db_sessions, account_id, receiver.url("/dlr").replace("http://", "http://u:p@")
+    )
+    fine = await add_report(db_sessions, account_id, receiver.url("/dlr"))
+    worker = WebhookWorker(db_sessions, settings, clock=FakeClock())
+
+    try:
+        assert await worker.run_once() == 3
+    finally:
+        await worker.close()
+
+    assert receiver.paths() == ["/dlr"]
+    assert (await outbox_row(db_sessions, fine)).delivered_at == at(T0)
+    bad = [await outbox_row(db_sessions, i) for i in (metadata, with_credentials)]
+    assert [row.abandoned_at for row in bad] == [at(T0), at(T0)]
+    assert bad[0].last_error == (
+        "refused: 169.254.169.254 is link-local (cloud metadata services live here)"
+    )
+    assert bad[1].last_error == "refused: url: may not hold credentials (user:password@)"
 
 
 # -- end to end ----------------------------------------------------------------------------
@@ -482,6 +767,7 @@ async def test_the_report_of_a_real_send_reaches_the_customers_endpoint_signed(
         sandbox_delivered_ratio=1.0,
         sandbox_failed_ratio=0.0,
         webhook_poll_interval_s=0.02,
+        webhook_allowed_networks=LOOPBACK,
     )
     client = await aiohttp_client(create_app(settings))
     async with db_sessions.begin() as session:

@@ -51,6 +51,11 @@ class ConnectorUnavailable(Exception):
     """The operator cannot be reached now; nothing in the batch was submitted."""
 
 
+class ConnectorStartError(Exception):
+    """The connector cannot start as configured (the operator refused our login...):
+    retrying would not help, so the gateway stops with this message."""
+
+
 class Connector(Protocol):
     name: str
     # True when submitting the same recipient_id twice sends one SMS, so recipients

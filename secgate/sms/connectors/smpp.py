@@ -47,6 +47,7 @@ import smpp34
 
 from secgate.settings import Settings
 from secgate.sms.connectors.protocol import (
+    ConnectorStartError,
     ConnectorUnavailable,
     FinalState,
     Receipt,
@@ -126,7 +127,7 @@ _RECEIPT_FIELD = re.compile(r"\b(id|stat|err):(\S*)", re.IGNORECASE)
 _RECEIPT_TEXT = re.compile(r"\btext:", re.IGNORECASE)
 
 
-class SmppBindError(Exception):
+class SmppBindError(ConnectorStartError):
     """The SMSC refused our bind_transceiver; the message names its command_status."""
 
     def __init__(self, system_id: str, status: int) -> None:

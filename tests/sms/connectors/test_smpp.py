@@ -4,13 +4,17 @@ built on smpp34.Server), plus the receipt parser and the GSM 03.38 table on thei
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import smpp34
-from smsc_process import PASSWORD, SYSTEM_ID, SmscProcess
+from smsc_process import PASSWORD, SYSTEM_ID, SmscProcess, free_port
 
 from secgate.settings import Settings
 from secgate.sms.connectors.protocol import (
@@ -29,6 +33,8 @@ from secgate.sms.connectors.smpp import (
 from secgate.sms.connectors.smpp_pdu import describe_status
 from secgate.sms.encoding import GSM7_CHARS
 
+REPO = Path(__file__).resolve().parents[3]
+GEOIP_TEST_DB = REPO.parent / "shared" / "fixtures" / "geoip" / "GeoIP2-City-Test.mmdb"
 FIXED_NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
@@ -635,3 +641,32 @@ def test_gsm7_table_covers_exactly_the_alphabet_the_page_count_uses() -> None:
 )
 def test_command_status_is_described_by_name_and_number(status: int, text: str) -> None:
     assert describe_status(status) == text
+
+
+async def test_a_gateway_whose_bind_is_refused_stops_with_one_line(
+    smsc: SmscProcess, tmp_path: Path
+) -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("SECGATE_")}
+    env |= {
+        "SECGATE_PORT": str(free_port()),
+        "SECGATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'secgate.db'}",
+        "SECGATE_VAR_DIR": str(tmp_path / "var"),
+        "SECGATE_GEOIP_DB": str(GEOIP_TEST_DB),
+        "SECGATE_CONNECTOR": "smpp",
+        "SECGATE_SMPP_PORT": str(smsc.port),
+        "SECGATE_SMPP_SYSTEM_ID": SYSTEM_ID,
+        "SECGATE_SMPP_PASSWORD": "not-" + PASSWORD,
+    }
+    gateway = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "secgate", "migrate", env=env, cwd=REPO
+    )
+    assert await gateway.wait() == 0
+    gateway = await asyncio.create_subprocess_exec(
+        sys.executable, "server.py", env=env, cwd=REPO, stderr=asyncio.subprocess.PIPE
+    )
+    async with asyncio.timeout(30):
+        _, stderr = await gateway.communicate()
+    assert gateway.returncode == 1
+    [line] = stderr.decode().splitlines()
+    message = json.loads(line)["message"]
+    assert message.startswith("cannot start the connector: SMSC refused bind_transceiver")

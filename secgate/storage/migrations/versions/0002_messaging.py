@@ -93,6 +93,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_messages_account_created", ["account_id", "created_at"], unique=False
         )
+        batch_op.create_index("ix_messages_created", ["created_at"], unique=False)
 
     op.create_table(
         "webhook_outbox",
@@ -311,6 +312,7 @@ def downgrade() -> None:
 
     op.drop_table("webhook_outbox")
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_messages_created")
         batch_op.drop_index("ix_messages_account_created")
 
     op.drop_table("messages")
