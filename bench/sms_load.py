@@ -33,6 +33,7 @@ from sqlalchemy import distinct, func, select
 
 from secgate.accounts.registry import add_sender_id, create_account
 from secgate.auth.passwords import PasswordHasher
+from secgate.auth.tokens import create_token
 from secgate.hotstate.factory import open_hot_state
 from secgate.hotstate.protocol import HotState
 from secgate.settings import Settings
@@ -125,6 +126,23 @@ def create_accounts(database_url: str, usernames: Sequence[str]) -> list[BenchAc
         finally:
             await engine.dispose()
         return accounts
+
+    return asyncio.run(create())
+
+
+def create_pipeline_token(database_url: str) -> str:
+    """A bearer token of the pipeline role (what `python -m secgate token create
+    --role pipeline` prints)."""
+
+    async def create() -> str:
+        engine = create_engine(database_url)
+        try:
+            async with session_factory(engine)() as session:
+                token = await create_token(session, "pipeline", name="bench")
+                await session.commit()
+        finally:
+            await engine.dispose()
+        return token
 
     return asyncio.run(create())
 

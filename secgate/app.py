@@ -9,6 +9,10 @@ from aiohttp import web
 from secgate import appkeys
 from secgate.alerts import routes as alert_routes
 from secgate.alerts.store import AlertSink
+from secgate.checks import held_message_routes, protected_sender_routes
+from secgate.checks import routes as check_routes
+from secgate.checks.pipeline import default_pipeline
+from secgate.checks.protected_senders import ProtectedSenderCache
 from secgate.hotstate.factory import open_hot_state
 from secgate.ops import health, metrics, openapi
 from secgate.settings import Settings
@@ -19,7 +23,7 @@ from secgate.sms.low_balance import LowBalanceNotifier, PlatformSms
 from secgate.sms.retention import RetentionJob
 from secgate.sms.send import SmsService
 from secgate.sms.webhooks import WebhookWorker
-from secgate.storage.db import create_engine, session_factory
+from secgate.storage.db import open_engine, session_factory
 from secgate.web.errors import error_middleware
 from secgate.web.request_context import request_context_middleware
 
@@ -35,8 +39,10 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.SETTINGS] = settings
     app[appkeys.METRICS] = metrics.Metrics()
     app.cleanup_ctx.append(_durable_store)
+    app.cleanup_ctx.append(_protected_senders)
     app.cleanup_ctx.append(_hot_state)
     app.cleanup_ctx.append(_alert_sink)
+    app.cleanup_ctx.append(_checks)
     app.cleanup_ctx.append(_low_balance)
     app.cleanup_ctx.append(_sms_service)
     app.cleanup_ctx.append(_dispatcher)
@@ -50,17 +56,28 @@ def create_app(settings: Settings) -> web.Application:
     alert_routes.setup_routes(app)
     kwtsms_api.setup_routes(app)
     contacts_routes.setup_routes(app)
+    protected_sender_routes.setup_routes(app)
+    check_routes.setup_routes(app)
+    held_message_routes.setup_routes(app)
     if settings.connector == "sandbox":
         sandbox_routes.setup_routes(app)
     return app
 
 
 async def _durable_store(app: web.Application) -> AsyncIterator[None]:
-    engine = create_engine(app[appkeys.SETTINGS].database_url)
+    engine = open_engine(app[appkeys.SETTINGS])
     app[appkeys.DB_ENGINE] = engine
     app[appkeys.DB_SESSIONS] = session_factory(engine)
     yield
     await engine.dispose()
+
+
+async def _protected_senders(app: web.Application) -> AsyncIterator[None]:
+    # The sender-ID guard's registry, read from the database and cached per process.
+    app[appkeys.PROTECTED_SENDERS] = ProtectedSenderCache(
+        app[appkeys.DB_SESSIONS], app[appkeys.SETTINGS]
+    )
+    yield
 
 
 async def _hot_state(app: web.Application) -> AsyncIterator[None]:
@@ -68,6 +85,18 @@ async def _hot_state(app: web.Application) -> AsyncIterator[None]:
     app[appkeys.HOT_STATE] = hot
     yield
     await hot.close()
+
+
+async def _checks(app: web.Application) -> AsyncIterator[None]:
+    # The pre-send pipeline: needs both stores, the alert sink and the protected names.
+    # Loads the spam model; a model that cannot be loaded stops startup here.
+    app[appkeys.CHECKS] = default_pipeline(
+        app[appkeys.SETTINGS],
+        hot=app[appkeys.HOT_STATE],
+        protected_senders=app[appkeys.PROTECTED_SENDERS],
+        alerts=app[appkeys.ALERTS],
+    )
+    yield
 
 
 async def _low_balance(app: web.Application) -> AsyncIterator[None]:
@@ -84,6 +113,7 @@ async def _sms_service(app: web.Application) -> AsyncIterator[None]:
         app[appkeys.HOT_STATE],
         app[appkeys.SETTINGS],
         low_balance=app[appkeys.LOW_BALANCE],
+        pipeline=app[appkeys.CHECKS],
     )
     yield
 

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from secgate.alerts.store import AlertSink
+    from secgate.checks.pipeline import Pipeline
+    from secgate.checks.protected_senders import ProtectedSenderCache
     from secgate.hotstate.protocol import HotState
     from secgate.ops.health import HealthProbe
     from secgate.ops.metrics import Metrics
@@ -41,6 +43,9 @@ WEBHOOK_WORKER: web.AppKey[WebhookWorker] = web.AppKey("webhook_worker")
 RETENTION_JOB: web.AppKey[RetentionJob] = web.AppKey("retention_job")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 HEALTH: web.AppKey[HealthProbe] = web.AppKey("health")
+PROTECTED_SENDERS: web.AppKey[ProtectedSenderCache] = web.AppKey("protected_senders")
+# The pre-send checks (issue 4), shared by the send path and the check endpoint.
+CHECKS: web.AppKey[Pipeline] = web.AppKey("checks")
 
 # Set by the outermost middleware (secgate.web.request_context) on every request.
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")

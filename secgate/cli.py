@@ -30,8 +30,12 @@ from secgate.accounts.registry import (
 )
 from secgate.auth.passwords import PasswordHasher
 from secgate.auth.tokens import create_token
+from secgate.checks import held_commands, held_messages, protected_senders
+from secgate.checks.protected_senders import ProtectedSenderError
+from secgate.checks.sender_ids import LookAlikeRules
 from secgate.settings import Settings, SettingsError
 from secgate.sms import contacts, webhooks
+from secgate.spam_model import commands as spam_model_commands
 from secgate.storage import migrate
 from secgate.storage.db import create_engine, session_factory
 from secgate.storage.models import Account, Role, TokenRole
@@ -48,7 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace, Settings], None] = args.run
     try:
         run(args, Settings.from_env())
-    except (CommandFailed, AccountError, SettingsError) as exc:
+    except (
+        CommandFailed,
+        AccountError,
+        SettingsError,
+        ProtectedSenderError,
+        held_messages.HeldMessageError,
+        spam_model_commands.CommandError,
+    ) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("interrupted")
@@ -106,6 +117,32 @@ def build_parser() -> argparse.ArgumentParser:
     sender_add.add_argument("--username", required=True)
     sender_add.add_argument("--sender", required=True, help="up to 11 letters, digits, space, .-")
     sender_add.set_defaults(run=_sender_add)
+
+    protected = commands.add_parser(
+        "protected-sender",
+        help="manage protected sender names (only their owners may use them or look-alikes)",
+    ).add_subparsers(title="protected-sender commands", metavar="COMMAND", required=True)
+    protected_add = protected.add_parser(
+        "add",
+        help="protect a name, or give a protected name more owners",
+        description="Protect NAME (2 to 11 letters and digits): only its owners may use it, "
+        "or anything that looks like it, as a sender ID. Prints the name and its owners.",
+    )
+    protected_add.add_argument("--name", required=True)
+    protected_add.add_argument(
+        "--owner", action="append", default=[], metavar="USERNAME", help="repeatable"
+    )
+    protected_add.set_defaults(run=_protected_add)
+    protected_remove = protected.add_parser(
+        "remove", help="stop protecting a name, or with --owner take one owner off it"
+    )
+    protected_remove.add_argument("--name", required=True)
+    protected_remove.add_argument("--owner", metavar="USERNAME")
+    protected_remove.set_defaults(run=_protected_remove)
+    protected_list = protected.add_parser(
+        "list", help="print each protected name and its owners, one a line"
+    )
+    protected_list.set_defaults(run=_protected_list)
 
     token = commands.add_parser("token", help="manage API tokens").add_subparsers(
         title="token commands", metavar="COMMAND", required=True
@@ -169,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     contacts_import.add_argument("--group", required=True)
     contacts_import.add_argument("--file", required=True, help="the CSV file; - for stdin")
     contacts_import.set_defaults(run=_contacts_import)
+
+    spam_model_commands.add_parser(commands)
+    held_commands.add_parser(commands, _session)
     return parser
 
 
@@ -209,10 +249,65 @@ def _user_create(args: argparse.Namespace, settings: Settings) -> None:
 def _sender_add(args: argparse.Namespace, settings: Settings) -> None:
     async def add() -> None:
         async with _session(settings) as session:
-            await add_sender_id(session, username=args.username, sender=args.sender)
+            await add_sender_id(
+                session,
+                username=args.username,
+                sender=args.sender,
+                look_alikes=LookAlikeRules.from_settings(settings),
+            )
             await session.commit()
 
     asyncio.run(add())
+
+
+def _protected_add(args: argparse.Namespace, settings: Settings) -> None:
+    async def add() -> protected_senders.ProtectedSenderView:
+        async with _session(settings) as session:
+            owners = [await _account(session, username) for username in args.owner]
+            view, _ = await protected_senders.add_protected_sender(session, args.name, owners)
+            await session.commit()
+            return view
+
+    print(_protected_line(asyncio.run(add())))
+    _protected_changed(settings)
+
+
+def _protected_remove(args: argparse.Namespace, settings: Settings) -> None:
+    async def remove() -> protected_senders.ProtectedSenderView:
+        async with _session(settings) as session:
+            if args.owner is None:
+                view = await protected_senders.remove_protected_sender(session, args.name)
+            else:
+                owner = await _account(session, args.owner)
+                view = await protected_senders.remove_owner(session, args.name, owner)
+            await session.commit()
+            return view
+
+    view = asyncio.run(remove())
+    if args.owner is not None:
+        print(_protected_line(view))
+    _protected_changed(settings)
+
+
+def _protected_list(args: argparse.Namespace, settings: Settings) -> None:
+    async def read() -> list[protected_senders.ProtectedSenderView]:
+        async with _session(settings) as session:
+            return await protected_senders.list_protected_senders(session)
+
+    for view in asyncio.run(read()):
+        print(_protected_line(view))
+
+
+def _protected_line(view: protected_senders.ProtectedSenderView) -> str:
+    return f"{view.name}\t{','.join(view.owners)}"
+
+
+def _protected_changed(settings: Settings) -> None:
+    # Running gateways read the names from the database, cached for this long.
+    print(
+        f"running gateways apply this within {settings.protected_senders_cache_s:g} s",
+        file=sys.stderr,
+    )
 
 
 def _token_create(args: argparse.Namespace, settings: Settings) -> None:

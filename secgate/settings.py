@@ -20,6 +20,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
 DEFAULT_GEOIP_DB = DEFAULT_VAR_DIR / "geoip" / "dbip-city-lite.mmdb"
+# The lists the content rules ship with (word lists, protected domains, shorteners).
+CHECKS_DATA_DIR = Path(__file__).resolve().parent / "checks" / "data"
 
 
 class SettingsError(ValueError):
@@ -49,6 +51,12 @@ class Settings:
     # ...and a verdict is reused this long (0 = probe the stores on every request).
     health_cache_s: float = 1.0
     log_level: str = "INFO"
+
+    # PostgreSQL connections a process keeps open, and how many more it opens under
+    # load (closed again when returned; 0 pool connections: no limit). A send holds
+    # one for its transaction. Each process may open both, within max_connections.
+    db_pool_connections: int = 10
+    db_overflow_connections: int = 20
 
     # Passwords: argon2id parameters (RFC 9106 "second recommended" option).
     # Changing them makes the next successful login rehash the stored password.
@@ -126,6 +134,89 @@ class Settings:
     # Retention: message text and numbers older than this are anonymised.
     retention_days: int = 90
     retention_sweep_interval_s: float = 3600.0
+
+    # --- Sender-ID guard (issue 4): protected names and their look-alikes ---
+    # (how IDs are matched: secgate/checks/sender_ids.py)
+    # Each process reads the protected names from the database at most once per this
+    # many seconds; its own edits apply at once, another process's within this time.
+    protected_senders_cache_s: float = 30.0
+    # An ID within this many edits (Damerau-Levenshtein: a character added, dropped,
+    # changed or two neighbours swapped) of a protected name looks like it (0: off)...
+    sender_guard_max_edits: int = 1
+    # ...if the name has at least this many characters ("ETC" is not a look-alike of STC).
+    sender_guard_edit_min_chars: int = 6
+    # Names of at least this many characters are found anywhere inside a longer ID;
+    # shorter ones only as a whole part of it or beside a common word such as BANK or KW
+    # ("KFHBANK" blocks, "KIBBLE" does not).
+    sender_guard_embed_min_chars: int = 6
+
+    # --- SMS pumping (issue 4; secgate.abuse, secgate.checks.pumping) -------------
+    # A main threshold of 0 switches its detector off. Windows must be above 0.
+    # A destination prefix is the country code and this many digits after it.
+    pumping_prefix_digits: int = 4
+    # Per-account send rate (fixed windows); ERR013 above either. The minute limit
+    # lets one full group send (max_group_send_numbers) through.
+    pumping_max_recipients_per_minute: int = 10_000
+    pumping_max_recipients_per_hour: int = 50_000
+    # Spike: recipients to one prefix in the current window against the account's
+    # mean per window over the previous baseline windows.
+    pumping_spike_window_s: float = 3600.0
+    pumping_spike_baseline_windows: int = 24
+    pumping_spike_factor: float = 10.0
+    pumping_spike_min_recipients: int = 50
+    # Prefixes of one send that are counted and judged: those with the most recipients
+    # (each costs hot-state round trips; pumping goes to a few prefixes of its own).
+    # 0: every prefix.
+    pumping_spike_prefixes_per_send: int = 5
+    # A country first sent to within this window, by an account that was sending
+    # before it, with this many recipients in the window.
+    pumping_new_country_window_s: float = 3600.0
+    pumping_new_country_min_recipients: int = 20
+    # How long the countries an account sends to (and its first send) are remembered
+    # after the last send to them.
+    pumping_country_history_s: float = 180 * 86400.0
+    # Runs of numbers in arithmetic progression (step 1..max) in one send, or across
+    # the account's sends of at most `history_max_recipients` numbers in the current
+    # (fixed) window.
+    pumping_sequence_min_run: int = 5
+    pumping_sequence_max_step: int = 10
+    pumping_sequence_window_s: float = 3600.0
+    pumping_sequence_history_max_recipients: int = 4
+    # One-time codes (our own login codes): verified / sent per prefix in the window.
+    pumping_otp_window_s: float = 86400.0
+    pumping_otp_min_sent: int = 20
+    pumping_otp_min_verified_ratio: float = 0.2
+    # A detector that fires throttles the prefix (or country) for the account this long.
+    pumping_throttle_s: float = 12 * 3600.0
+
+    # --- Content rules (issue 4; secgate.checks.content_rules) --------------------
+    # Word lists (ERR031) and the link rules' lists: text files, one entry a line.
+    bad_words_en_file: Path = CHECKS_DATA_DIR / "bad_words_en.txt"
+    bad_words_ar_file: Path = CHECKS_DATA_DIR / "bad_words_ar.txt"
+    # "brand: its-domain its-domain ...": look-alike domains of these brands are refused.
+    link_protected_domains_file: Path = CHECKS_DATA_DIR / "protected_domains.txt"
+    link_shorteners_file: Path = CHECKS_DATA_DIR / "url_shorteners.txt"
+    # A domain within this many edits of a brand's name (a letter added, dropped,
+    # changed, or two swapped) is held for review ("ooredo.com")...
+    link_lookalike_max_edits: int = 1
+    # ...when the name has at least this many characters; shorter names match only
+    # exactly, after look-alike letters are read ("kfc" is one edit from "kfh").
+    link_lookalike_min_brand_chars: int = 6
+
+    # --- Content spam model (issue 4; secgate.spam_model, secgate.checks.spam_model) ---
+    # The model file (skops); one that cannot be loaded stops the server.
+    spam_model_path: Path = PROJECT_ROOT / "models" / "spam-model.skops"
+    # Spam score (calibrated probability, 0..1) at or above which a message is refused
+    # (ERR032), and at or above which (below the first) it is held for staff review.
+    # The defaults are those cross-validation chose for the shipped model (its card,
+    # models/spam-model.md, says how); retraining prints new ones.
+    spam_reject_score: float = 0.293
+    spam_hold_score: float = 0.141
+
+    # --- Pre-send pipeline and check endpoint (issue 4; secgate.checks.pipeline) ---
+    # Messages one POST /api/v1/checks/messages may carry (413 beyond); the spam model
+    # scores them in one call.
+    check_batch_max_messages: int = 1000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from secgate.auth.passwords import PasswordHasher
+from secgate.checks import protected_senders
+from secgate.checks.sender_ids import LookAlikeRules
 from secgate.sms import credits
 from secgate.sms.numbers import InvalidNumber, normalize_msisdn
 from secgate.storage.models import Account, Role, SenderId
@@ -57,6 +59,10 @@ class AccountNotFound(AccountError):
 
 class SenderIdExists(AccountError):
     pass
+
+
+class ProtectedSenderId(AccountError):
+    """The sender ID is a protected name, or looks like one, that the account does not own."""
 
 
 def username_key(username: str) -> str:
@@ -146,8 +152,16 @@ async def create_account(
     return account
 
 
-async def add_sender_id(session: AsyncSession, *, username: str, sender: str) -> SenderId:
+async def add_sender_id(
+    session: AsyncSession,
+    *,
+    username: str,
+    sender: str,
+    look_alikes: LookAlikeRules | None = None,
+) -> SenderId:
     """Register a sender ID (case-sensitive, as operators treat them) to an account.
+    A protected name, or a look-alike of one (`look_alikes`: the matching thresholds,
+    the settings' defaults when None), is refused unless the account owns the name.
     On SenderIdExists from a racing registration the transaction has been rolled back."""
     if not _SENDER_ID.fullmatch(sender):
         raise InvalidField(
@@ -159,6 +173,11 @@ async def add_sender_id(session: AsyncSession, *, username: str, sender: str) ->
     owner = account.username  # read now: a rollback below expires the account
     if sender in _sender_names(account):
         raise _sender_exists(sender, owner)
+    protected = await protected_senders.unowned_look_alike(
+        session, sender, account.id, look_alikes or LookAlikeRules.from_settings()
+    )
+    if protected is not None:
+        raise ProtectedSenderId(protected.reason)
     sender_id = SenderId(name=sender)
     account.sender_ids.append(sender_id)
     try:

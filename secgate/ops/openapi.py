@@ -13,6 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from secgate.alerts import store as alert_store
+from secgate.checks import held_message_routes, held_messages, protected_sender_routes
+from secgate.checks import routes as check_routes
 from secgate.sms import contacts, contacts_routes, delivery_log, sandbox_routes
 from secgate.storage.models import AlertSeverity, AlertStatus
 
@@ -570,6 +572,475 @@ def _contacts_schemas() -> dict[str, Any]:
     }
 
 
+# -- protected sender names (staff) ----------------------------------------------------
+
+_PROTECTED_NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "description": "The protected name (any case).",
+    "schema": {"type": "string"},
+}
+
+
+def _protected_sender_paths() -> dict[str, Any]:
+    path = protected_sender_routes.PATH
+    entry = _json_content(_ref("schemas", "ProtectedSender"))
+    not_found = _error_response(
+        "No such protected name, or the account named is not one of its owners "
+        "(`protected_sender_not_found`); no account by that `owner` (`account_not_found`)."
+    )
+    return {
+        path: {
+            "get": {
+                "summary": "Protected sender names, by name",
+                "tags": ["protected senders"],
+                "description": (
+                    "Only their owners may use these names as sender IDs, or anything that "
+                    "looks like them (other case, separators, digits or symbols for letters, "
+                    "look-alike Unicode characters, a small misspelling, the name inside a "
+                    "longer ID); everyone else gets ERR008."
+                ),
+                "security": [{"bearer": []}],
+                "responses": {
+                    "200": {
+                        "description": "Every protected name.",
+                        "content": _json_content(_ref("schemas", "ProtectedSenderList")),
+                    },
+                    **_error_responses(401, 403),
+                },
+            },
+            "post": {
+                "summary": "Protect a name, or give a protected name more owners",
+                "tags": ["protected senders"],
+                "security": [{"bearer": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": _json_content(_ref("schemas", "ProtectedSenderBody")),
+                },
+                "responses": {
+                    "200": {"description": "The name was protected already.", "content": entry},
+                    "201": {"description": "The name is now protected.", "content": entry},
+                    "400": _error_response(
+                        "A wrong `name` (`invalid_field`), an unknown owner "
+                        "(`account_not_found`), or a malformed body."
+                    ),
+                    **_error_responses(401, 403, 413),
+                    "409": _error_response(
+                        "Another request added the name at the same moment "
+                        "(`protected_sender_conflict`); try again."
+                    ),
+                },
+            },
+        },
+        path + "/{name}": {
+            "delete": {
+                "summary": "Stop protecting a name, or take one owner off it",
+                "tags": ["protected senders"],
+                "security": [{"bearer": []}],
+                "parameters": [
+                    _PROTECTED_NAME,
+                    _query(
+                        "owner",
+                        "Only take this account (username) off the name's owners.",
+                        {"type": "string"},
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The name as it was removed, or as it now stands.",
+                        "content": entry,
+                    },
+                    "400": _error_response("`owner` given twice (`invalid_query`)."),
+                    **_error_responses(401, 403),
+                    "404": not_found,
+                },
+            }
+        },
+    }
+
+
+def _protected_sender_schemas() -> dict[str, Any]:
+    entry = {
+        "type": "object",
+        "required": ["name", "owners", "created_at"],
+        "properties": {
+            "name": {"type": "string", "pattern": "^[A-Z0-9]{2,11}$", "examples": ["NBK"]},
+            "owners": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Usernames of the accounts that may use the name.",
+            },
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    }
+    return {
+        "ProtectedSender": entry,
+        "ProtectedSenderList": {
+            "type": "object",
+            "required": ["protected_senders"],
+            "properties": {
+                "protected_senders": {"type": "array", "items": _ref("schemas", "ProtectedSender")}
+            },
+        },
+        "ProtectedSenderBody": {
+            "type": "object",
+            "required": ["name"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {
+                    "type": "string",
+                    "description": "2 to 11 letters A-Z and digits, at least one letter; "
+                    "stored in capitals.",
+                    "examples": ["NBK"],
+                },
+                "owners": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "maxItems": protected_sender_routes.MAX_OWNERS,
+                    "description": "Usernames of accounts that may use the name.",
+                },
+            },
+        },
+    }
+
+
+# -- pre-send checks (CONTRACT §4.3) and held messages ----------------------------------
+
+
+def _check_paths() -> dict[str, Any]:
+    too_large = _error_response(
+        "The body is over the size limit (`body_too_large`), the message has more pages "
+        "than a send may have (`message_too_long`), more recipients than a send may have "
+        "(`too_many_recipients`), or, for a batch, more messages than "
+        "`SECGATE_CHECK_BATCH_MAX_MESSAGES` (`too_many_messages`)."
+    )
+    bad_request = _error_response(
+        "A malformed body, a wrong, missing or unknown field or a recipient that is not a "
+        "mobile number (`invalid_field`, naming it), or an unknown `username` "
+        "(`account_not_found`)."
+    )
+    description = (
+        "The checks the send API applies before charging a message (content rules, "
+        "sender-ID guard, spam model, SMS pumping), without sending anything. With "
+        "`username`, that account's view: the protected names it owns, its sender IDs "
+        "(ERR008 for another sender), its sending history and throttles. Without it, "
+        "checks about an account are skipped and every protected name is refused. "
+        "A dry run (the default) raises no alert and starts no throttle; "
+        "`dry_run: false` does both, as a send would."
+    )
+    return {
+        check_routes.PATH: {
+            "post": {
+                "summary": "Check one message before sending it",
+                "tags": ["checks"],
+                "description": description,
+                "security": [{"bearer": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": _json_content(_ref("schemas", "MessageCheckBody")),
+                },
+                "responses": {
+                    "200": {
+                        "description": "The verdict.",
+                        "content": _json_content(_ref("schemas", "CheckVerdict")),
+                    },
+                    "400": bad_request,
+                    **_error_responses(401, 403),
+                    "413": too_large,
+                },
+            }
+        },
+        check_routes.BATCH_PATH: {
+            "post": {
+                "summary": "Check many messages at once",
+                "tags": ["checks"],
+                "description": description + " The spam model scores the batch in one call.",
+                "security": [{"bearer": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": _json_content(_ref("schemas", "MessageCheckBatchBody")),
+                },
+                "responses": {
+                    "200": {
+                        "description": "The verdict on each message, in the order given.",
+                        "content": _json_content(
+                            {
+                                "type": "object",
+                                "required": ["results"],
+                                "properties": {
+                                    "results": {
+                                        "type": "array",
+                                        "items": _ref("schemas", "CheckVerdict"),
+                                    }
+                                },
+                            }
+                        ),
+                    },
+                    "400": bad_request,
+                    **_error_responses(401, 403),
+                    "413": too_large,
+                },
+            }
+        },
+    }
+
+
+_HELD_MSG_ID = {
+    "name": "msg_id",
+    "in": "path",
+    "required": True,
+    "description": "The msg-id the send answered with.",
+    "schema": {"type": "string", "pattern": "^[0-9A-Za-z]{1,32}$"},
+}
+_HELD_NOT_FOUND = _error_response(
+    "No message with this msg-id is waiting for review (`held_message_not_found`)."
+)
+_HELD_TEXT_NOTE = "Every answer that shows message text is logged first: who, which message, when."
+
+
+def _held_decision(summary: str, description: str, conflict: bool) -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "The decision, as made.",
+            "content": _json_content(_ref("schemas", "HeldMessageDecision")),
+        },
+        **_error_responses(400, 401, 403, 413),
+        "404": _HELD_NOT_FOUND,
+    }
+    if conflict:
+        responses["409"] = _error_response(
+            "The retention job removed the message's text (`text_removed`): reject it."
+        )
+    return {
+        "summary": summary,
+        "tags": ["held messages"],
+        "description": description,
+        "security": [{"bearer": []}],
+        "parameters": [_HELD_MSG_ID],
+        "requestBody": {
+            "required": False,
+            "content": _json_content(_ref("schemas", "HeldMessageNote")),
+        },
+        "responses": responses,
+    }
+
+
+def _held_message_paths() -> dict[str, Any]:
+    path = held_message_routes.PATH
+    return {
+        path: {
+            "get": {
+                "summary": "Messages held for review, oldest first",
+                "tags": ["held messages"],
+                "description": "Held messages are charged, not sent, until staff release "
+                "or reject them. " + _HELD_TEXT_NOTE,
+                "security": [{"bearer": []}],
+                "parameters": [
+                    _query("account", "Only this account's (username).", {"type": "string"}),
+                    _query(
+                        "after",
+                        "The `next` of the previous page.",
+                        {"type": "integer", "minimum": 1},
+                    ),
+                    _query(
+                        "limit",
+                        "At most this many.",
+                        {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": held_messages.MAX_LIMIT,
+                            "default": held_messages.DEFAULT_LIMIT,
+                        },
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "A page of held messages.",
+                        "content": _json_content(_ref("schemas", "HeldMessagePage")),
+                    },
+                    "400": _error_response("A wrong query parameter (`invalid_query`)."),
+                    **_error_responses(401, 403),
+                },
+            }
+        },
+        path + "/{msg_id}": {
+            "get": {
+                "summary": "One held message, decided or not",
+                "tags": ["held messages"],
+                "description": _HELD_TEXT_NOTE,
+                "security": [{"bearer": []}],
+                "parameters": [_HELD_MSG_ID],
+                "responses": {
+                    "200": {
+                        "description": "The message.",
+                        "content": _json_content(_ref("schemas", "HeldMessage")),
+                    },
+                    **_error_responses(401, 403),
+                    "404": _error_response(
+                        "No message with this msg-id was held (`held_message_not_found`)."
+                    ),
+                },
+            }
+        },
+        path + "/{msg_id}/release": {
+            "post": _held_decision(
+                "Send a held message",
+                "Its recipients are queued for delivery (a test message is never sent).",
+                conflict=True,
+            )
+        },
+        path + "/{msg_id}/reject": {
+            "post": _held_decision(
+                "Refuse a held message for good",
+                "Its recipients become REJECTED and the points its send took are refunded (once).",
+                conflict=False,
+            )
+        },
+    }
+
+
+def _check_schemas() -> dict[str, Any]:
+    message_body = {
+        "type": "object",
+        "required": ["sender", "message"],
+        "additionalProperties": False,
+        "properties": {
+            "username": {
+                "type": "string",
+                "description": "Check as this account would send (see above).",
+            },
+            "sender": {"type": "string", "minLength": 1, "maxLength": 64},
+            "message": {"type": "string"},
+            "recipients": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Mobile numbers as the send API takes them; with `username`, "
+                "a national number is read in the account's home country.",
+            },
+            "dry_run": {"type": "boolean", "default": True},
+        },
+    }
+    reason = {
+        "type": "object",
+        "required": ["check", "verdict", "reason"],
+        "description": "A check that did not pass (or did not answer: `not_checked`), "
+        "with what it found.",
+        "properties": {
+            "check": {"type": "string", "examples": ["spam_model"]},
+            "verdict": {"enum": ["pass", "hold", "reject"]},
+            "code": {"type": "string", "examples": ["ERR032"]},
+            "reason": {"type": "string"},
+            "not_checked": {"type": "boolean"},
+        },
+        "additionalProperties": True,
+    }
+    held_message = {
+        "type": "object",
+        "required": [
+            "msg_id",
+            "account",
+            "sender",
+            "text",
+            "numbers",
+            "points_charged",
+            "test",
+            "created_at",
+            "reasons",
+            "spam_score",
+            "decision",
+        ],
+        "properties": {
+            "msg_id": {"type": "string"},
+            "account": {"type": "string", "description": "The username."},
+            "sender": {"type": "string"},
+            "text": {"type": "string", "description": "Empty once `text_removed`."},
+            "encoding": {"enum": ["gsm7", "ucs2"]},
+            "pages": {"type": "integer"},
+            "numbers": {"type": "integer"},
+            "points_charged": {"type": "integer"},
+            "test": {"type": "boolean"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "reasons": {"type": "array", "items": _ref("schemas", "CheckReason")},
+            "spam_score": {"type": "number"},
+            "text_removed": {"type": "boolean"},
+            "decision": {"enum": ["released", "rejected", None]},
+            "decided_by": {"type": ["string", "null"]},
+            "decided_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    }
+    return {
+        "MessageCheckBody": message_body,
+        "MessageCheckBatchBody": {
+            "type": "object",
+            "required": ["messages"],
+            "additionalProperties": False,
+            "properties": {
+                "messages": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": _ref("schemas", "MessageCheckBody"),
+                }
+            },
+        },
+        "CheckReason": reason,
+        "CheckVerdict": {
+            "type": "object",
+            "required": ["verdict", "code", "spam_score", "reasons"],
+            "properties": {
+                "verdict": {
+                    "enum": ["pass", "hold", "reject"],
+                    "description": "hold: the send API keeps the message for staff review.",
+                },
+                "code": {
+                    "type": ["string", "null"],
+                    "description": "With `reject`: the kwtSMS code the send API answers "
+                    "(ERR008, ERR013, ERR027, ERR031, ERR032).",
+                },
+                "spam_score": {"type": "number", "minimum": 0, "maximum": 1},
+                "reasons": {"type": "array", "items": _ref("schemas", "CheckReason")},
+            },
+        },
+        "HeldMessage": held_message,
+        "HeldMessagePage": {
+            "type": "object",
+            "required": ["held_messages", "next"],
+            "properties": {
+                "held_messages": {"type": "array", "items": _ref("schemas", "HeldMessage")},
+                "next": {
+                    "type": ["integer", "null"],
+                    "description": "Pass as `after` for the next page; null at the end.",
+                },
+            },
+        },
+        "HeldMessageNote": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "note": {
+                    "type": ["string", "null"],
+                    "maxLength": held_messages.MAX_NOTE_CHARS,
+                    "description": "Why; kept with the decision.",
+                }
+            },
+        },
+        "HeldMessageDecision": {
+            "type": "object",
+            "required": ["msg_id", "decision", "recipients", "points_refunded", "balance_after"],
+            "properties": {
+                "msg_id": {"type": "string"},
+                "decision": {"enum": ["released", "rejected"]},
+                "recipients": {"type": "integer", "description": "Recipients queued or rejected."},
+                "points_refunded": {"type": "integer"},
+                "balance_after": {
+                    "type": ["integer", "null"],
+                    "description": "The account's balance after the refund, if there was one.",
+                },
+            },
+        },
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -681,6 +1152,9 @@ def openapi_document() -> dict[str, Any]:
             **_messaging_paths(),
             **_sandbox_paths(),
             **_contacts_paths(),
+            **_protected_sender_paths(),
+            **_check_paths(),
+            **_held_message_paths(),
         },
         "components": {
             "securitySchemes": {
@@ -804,6 +1278,8 @@ def openapi_document() -> dict[str, Any]:
                 **_messaging_schemas(),
                 **_sandbox_schemas(),
                 **_contacts_schemas(),
+                **_protected_sender_schemas(),
+                **_check_schemas(),
                 "AlertActionBody": {
                     "type": "object",
                     "additionalProperties": False,

@@ -21,6 +21,8 @@ from secgate.storage.models import Account, CreditEntry, utcnow
 class CreditReason(enum.StrEnum):
     SEND = "send"
     PURCHASE = "purchase"
+    # A held message rejected in staff review gives back what its send took.
+    REFUND = "refund"
 
 
 def ledger_entry(
@@ -98,6 +100,43 @@ async def add_credits(
             delta=points,
             balance_after=balance_after,
             reason=CreditReason.PURCHASE,
+            at=at,
+        )
+    )
+    await session.flush()
+    return balance_after
+
+
+async def refund(
+    session: AsyncSession,
+    account_id: int,
+    points: int,
+    *,
+    message_id: int,
+    at: datetime | None = None,
+) -> int:
+    """Give back `points` (> 0) a send of `message_id` took, and record it (REFUND).
+    The purchased total is not touched: nothing was bought. Returns the balance after
+    it; LookupError when there is no such account. Refunding once is the caller's
+    business (`secgate.checks.held_messages` refunds in the transaction that moves
+    the message out of HELD, which only one can do)."""
+    if points <= 0:
+        raise ValueError("a refund is a positive number of points")
+    balance_after = await session.scalar(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(balance=Account.balance + points)
+        .returning(Account.balance)
+    )
+    if balance_after is None:
+        raise LookupError(f"no account with id {account_id}")
+    session.add(
+        ledger_entry(
+            account_id,
+            delta=points,
+            balance_after=balance_after,
+            reason=CreditReason.REFUND,
+            message_id=message_id,
             at=at,
         )
     )

@@ -67,7 +67,7 @@ from secgate.sms.connectors.protocol import (
 )
 from secgate.sms.delivery_log import StateChange, record
 from secgate.sms.send import DISPATCH_QUEUE, dispatch_payload
-from secgate.storage.db import SessionFactory, create_engine, session_factory
+from secgate.storage.db import SessionFactory, open_engine, session_factory
 from secgate.storage.models import Message, MessageStatus, Recipient, RecipientState
 
 log = logging.getLogger("secgate.sms.dispatcher")
@@ -579,7 +579,7 @@ class Dispatcher:
 async def serve(settings: Settings, *, hot: HotState | None = None) -> None:
     """Dispatch until SIGTERM or SIGINT, without serving HTTP: a process of its own
     for the sending side (the web application also runs a dispatcher)."""
-    engine = create_engine(settings.database_url)
+    engine = open_engine(settings)
     sessions = session_factory(engine)
     hot = hot or await open_hot_state(settings)
     stop = asyncio.Event()

@@ -45,7 +45,8 @@ def normalize_msisdn(raw: str, default_region: str | None = None) -> str:
     """
     if len(raw) > MAX_INPUT_CHARS:
         raise InvalidNumber(f"longer than {MAX_INPUT_CHARS} characters")
-    text = _ascii_digits(raw)
+    # Most numbers arrive as plain ASCII digits, which _ascii_digits would give back as they are.
+    text = raw if raw.isdigit() and raw.isascii() else _ascii_digits(raw)
     if text.startswith("+"):
         digits, written_international = text[1:], True
     elif text.startswith("00"):

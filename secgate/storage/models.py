@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -366,4 +367,78 @@ class SandboxOutboxEntry(Base):
     number: Mapped[str] = mapped_column(String(15))
     sender: Mapped[str] = mapped_column(String(15))
     text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProtectedSender(Base):
+    """A sender name that only its owners may use, nor may anyone else use a
+    look-alike of it (secgate.checks.sender_ids). Staff edit the list."""
+
+    __tablename__ = "protected_senders"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Capitals and digits only ("NBK"): the form names are compared in.
+    name: Mapped[str] = mapped_column(String(11), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    owners: Mapped[list[Account]] = relationship(
+        secondary="protected_sender_owners", lazy="selectin", order_by="Account.username_key"
+    )
+
+
+class ProtectedSenderOwner(Base):
+    """An account that may use a protected name (and its look-alikes)."""
+
+    __tablename__ = "protected_sender_owners"
+    __table_args__ = (Index("ix_protected_sender_owners_account_id", "account_id"),)
+
+    protected_id: Mapped[int] = mapped_column(
+        ForeignKey("protected_senders.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class MessageHold(Base):
+    """Why a message was held for staff review (issue 4), and what staff decided.
+    Written with the HELD message, in its transaction; the pending ones are those
+    not yet decided (secgate.checks.held_messages)."""
+
+    __tablename__ = "message_holds"
+    __table_args__ = (Index("ix_message_holds_decided_at", "decided_at"),)
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The pipeline's reasons (the check endpoint's "reasons" entries) and spam score.
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    spam_score: Mapped[float] = mapped_column(Float, default=0.0)
+    held_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    decision: Mapped[str | None] = mapped_column(String(16), default=None)  # released|rejected
+    decided_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    note: Mapped[str | None] = mapped_column(String(1000), default=None)
+
+
+class ContentView(Base):
+    """One look by staff at the text of a customer's message. Append-only: every
+    route and command that shows message text writes one row per message shown."""
+
+    __tablename__ = "content_views"
+    __table_args__ = (
+        Index("ix_content_views_at", "at"),
+        Index("ix_content_views_message_id", "message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Who looked: a token's name or a username, as alert notes name staff.
+    viewer: Mapped[str] = mapped_column(String(64))
+    # Kept (by msg_id) when the message itself is deleted with its account.
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), default=None
+    )
+    msg_id: Mapped[str] = mapped_column(String(32))
+    # Where it was shown, e.g. "api:held-messages", "cli:held list".
+    purpose: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

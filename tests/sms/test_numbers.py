@@ -159,3 +159,28 @@ def test_toll_free_number_is_rejected() -> None:
 def test_invalid_number_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         normalize_msisdn("nope")
+
+
+def test_a_number_of_known_type_is_exactly_a_valid_number() -> None:
+    """normalize_msisdn reads `number_type(n) != UNKNOWN` as `is_valid_number(n)`. Both
+    match n against the metadata of `region_code_for_number(n)`; is_valid_number also
+    requires that region's country code to be n's, which holds for every region a
+    country code maps to. Checked over all of phonenumbers' data, and on numbers."""
+    for country_code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
+        for region in regions:
+            if region != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
+                assert phonenumbers.country_code_for_valid_region(region) == country_code
+    kinds = [v for k, v in vars(PhoneNumberType).items() if k.isupper()]
+    checked = 0
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        for kind in kinds:
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            digits = _example(region, kind)
+            for variant in (digits, digits[:-1], digits + "0", digits[:-1] + "9"):
+                number = phonenumbers.parse("+" + variant)
+                known = phonenumbers.number_type(number) != PhoneNumberType.UNKNOWN
+                assert known == phonenumbers.is_valid_number(number), variant
+                checked += 1
+    assert checked > 1000

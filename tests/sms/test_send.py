@@ -244,6 +244,26 @@ async def test_accepted_send_is_queued_for_dispatch_in_batches(
     ]
 
 
+async def test_queued_recipients_follow_the_order_the_numbers_were_given(
+    db_sessions: SessionFactory, hot_state: HotState, open_account: Any, make_service: Any
+) -> None:
+    account_id = await open_account()
+    service = make_service(hot_state, dispatch_batch_size=2)
+    numbers = ["96550000005", "96550000002", "96550000009", "96550000001", "96550000003"]
+
+    assert isinstance(await service.send(_request(account_id, numbers=numbers)), SendAccepted)
+
+    async with db_sessions() as session:
+        rows = await session.execute(select(Recipient.id, Recipient.number))
+        number_of = {recipient_id: number for recipient_id, number in rows}
+    payloads = await _queued(hot_state)
+    assert [[number_of[i] for i in p["recipient_ids"]] for p in payloads] == [
+        numbers[0:2],
+        numbers[2:4],
+        numbers[4:5],
+    ]
+
+
 async def test_duplicates_in_any_form_are_sent_once(
     db_sessions: SessionFactory, memory_hot: HotState, open_account: Any, make_service: Any
 ) -> None:

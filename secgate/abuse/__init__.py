@@ -1,0 +1,1 @@
+"""Velocity and SMS-pumping state kept in the hot state."""

@@ -1,0 +1,1 @@
+"""Pre-send content and abuse checks (issue 4): see verdict.py for the interface."""
