@@ -9,10 +9,9 @@ the alert as it now stands.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from secgate import appkeys
 from secgate.accounts.registry import USERNAME_MAX_CHARS
@@ -21,6 +20,7 @@ from secgate.auth.principal import require_role
 from secgate.storage.models import AlertSeverity, AlertStatus
 from secgate.web.errors import ApiError
 from secgate.web.json_body import read_model
+from secgate.web.query import read_query
 
 _ALERT_ID = re.compile(r"[0-9]{1,19}")
 
@@ -53,7 +53,7 @@ def setup_routes(app: web.Application) -> None:
 
 async def list_alerts(request: web.Request) -> web.Response:
     await require_role(request, "staff")
-    query = _read_query(request)
+    query = read_query(request, AlertQuery)
     async with request.app[appkeys.DB_SESSIONS]() as session:
         alerts, next_id = await store.list_alerts(
             session,
@@ -102,30 +102,6 @@ async def _read_note(request: web.Request) -> str | None:
     if note is None or not note.strip():
         return None
     return note.strip()
-
-
-def _read_query(request: web.Request) -> AlertQuery:
-    values: dict[str, Any] = {}
-    for name in AlertQuery.model_fields:
-        given = request.query.getall(name, [])
-        if len(given) > 1:
-            raise _invalid_query(name, "given more than once")
-        if given and given[0] != "":
-            values[name] = given[0]
-    try:
-        return AlertQuery.model_validate(values)
-    except ValidationError as exc:
-        error = exc.errors(include_url=False, include_input=False)[0]
-        raise _invalid_query(".".join(str(p) for p in error["loc"]), error["msg"]) from None
-
-
-def _invalid_query(field: str, problem: str) -> ApiError:
-    return ApiError(
-        400,
-        "invalid_query",
-        f"{field}: {problem}",
-        extra={"fields": [{"field": field, "problem": problem}]},
-    )
 
 
 def _not_found() -> ApiError:

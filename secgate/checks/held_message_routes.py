@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from secgate import appkeys
 from secgate.accounts.registry import USERNAME_MAX_CHARS
@@ -31,6 +30,7 @@ from secgate.checks import held_messages
 from secgate.storage.models import Message
 from secgate.web.errors import ApiError
 from secgate.web.json_body import read_model
+from secgate.web.query import read_query
 
 PATH = "/api/v1/held-messages"
 PURPOSE = "api:held-messages"
@@ -62,7 +62,7 @@ def setup_routes(app: web.Application) -> None:
 
 async def list_held_messages(request: web.Request) -> web.Response:
     principal = await require_role(request, "staff")
-    query = _read_query(request)
+    query = read_query(request, HeldQuery)
     async with request.app[appkeys.DB_SESSIONS]() as session:
         views, next_after = await held_messages.list_held(
             session,
@@ -147,30 +147,6 @@ async def _read_note(request: web.Request) -> str | None:
     if note is None or not note.strip():
         return None
     return note.strip()
-
-
-def _read_query(request: web.Request) -> HeldQuery:
-    values: dict[str, Any] = {}
-    for name in HeldQuery.model_fields:
-        given = request.query.getall(name, [])
-        if len(given) > 1:
-            raise _invalid_query(name, "given more than once")
-        if given and given[0] != "":
-            values[name] = given[0]
-    try:
-        return HeldQuery.model_validate(values)
-    except ValidationError as exc:
-        error = exc.errors(include_url=False, include_input=False)[0]
-        raise _invalid_query(".".join(str(p) for p in error["loc"]), error["msg"]) from None
-
-
-def _invalid_query(field: str, problem: str) -> ApiError:
-    return ApiError(
-        400,
-        "invalid_query",
-        f"{field}: {problem}",
-        extra={"fields": [{"field": field, "problem": problem}]},
-    )
 
 
 def _not_found(description: str) -> ApiError:
