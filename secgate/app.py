@@ -9,6 +9,7 @@ from aiohttp import web
 from secgate import appkeys
 from secgate.alerts import routes as alert_routes
 from secgate.alerts.store import AlertSink
+from secgate.auth.tokens import TokenVerifier
 from secgate.checks import held_message_routes, protected_sender_routes
 from secgate.checks import routes as check_routes
 from secgate.checks.pipeline import default_pipeline
@@ -68,6 +69,9 @@ async def _durable_store(app: web.Application) -> AsyncIterator[None]:
     engine = open_engine(app[appkeys.SETTINGS])
     app[appkeys.DB_ENGINE] = engine
     app[appkeys.DB_SESSIONS] = session_factory(engine)
+    app[appkeys.TOKENS] = TokenVerifier(
+        app[appkeys.DB_SESSIONS], cache_s=app[appkeys.SETTINGS].api_token_cache_s
+    )
     yield
     await engine.dispose()
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from secgate.alerts.store import AlertSink
+    from secgate.auth.tokens import TokenVerifier
     from secgate.checks.pipeline import Pipeline
     from secgate.checks.protected_senders import ProtectedSenderCache
     from secgate.hotstate.protocol import HotState
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB_ENGINE: web.AppKey[AsyncEngine] = web.AppKey("db_engine")
 DB_SESSIONS: web.AppKey[SessionFactory] = web.AppKey("db_sessions")
+# Bearer tokens of the HTTP API (secgate.auth.principal).
+TOKENS: web.AppKey[TokenVerifier] = web.AppKey("tokens")
 HOT_STATE: web.AppKey[HotState] = web.AppKey("hot_state")
 ALERTS: web.AppKey[AlertSink] = web.AppKey("alerts")
 API_AUTH: web.AppKey[ApiAuthenticator] = web.AppKey("api_auth")

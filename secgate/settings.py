@@ -77,6 +77,11 @@ class Settings:
     # An API credential that verified is remembered this long under a keyed hash, so
     # that each API call does not pay for a fresh argon2 verification.
     api_credential_cache_s: float = 300.0
+    # A bearer token that verified is remembered in the process this long (keyed by its
+    # SHA-256), so that each HTTP API call does not pay for a database lookup. A
+    # revocation in this process applies at once; one made by another process within
+    # this time. 0 looks every token up on every request.
+    api_token_cache_s: float = 5.0
     # Largest contact group one send may address (a group send is not held to the
     # 200-number limit of an API request).
     max_group_send_numbers: int = 10_000
@@ -164,6 +169,13 @@ class Settings:
     pumping_spike_baseline_windows: int = 24
     pumping_spike_factor: float = 10.0
     pumping_spike_min_recipients: int = 50
+    # A spike is measured against the account's own history: an account whose first
+    # send (as remembered, see pumping_country_history_s) is less than this long ago
+    # has none to spike against, and is judged by the new-country detector and the
+    # send-rate limits only. One baseline period by default (24 windows of an hour), so
+    # that a baseline is never a mean over windows the account did not exist in.
+    # 0: judge from the first send (a prefix never sent to then spikes at the minimum).
+    pumping_spike_min_history_s: float = 86400.0
     # Prefixes of one send that are counted and judged: those with the most recipients
     # (each costs hot-state round trips; pumping goes to a few prefixes of its own).
     # 0: every prefix.
@@ -178,7 +190,13 @@ class Settings:
     # Runs of numbers in arithmetic progression (step 1..max) in one send, or across
     # the account's sends of at most `history_max_recipients` numbers in the current
     # (fixed) window.
-    pumping_sequence_min_run: int = 5
+    # Why 20: a list holding a share p of a range's numbers, spread at random, holds
+    # about n × max_step × p^(run-1) runs (n: its size). For a million numbers with
+    # p = 0.3 (a third of every number in use: a very large list) that is ~10⁻³ for a
+    # run of 20 but ~10⁵ for a run of 5 (operators hand out numbers in blocks, so such
+    # dense stretches are real). A pumping walk is hundreds long: at 20 it is throttled
+    # after its first 20 numbers.
+    pumping_sequence_min_run: int = 20
     pumping_sequence_max_step: int = 10
     pumping_sequence_window_s: float = 3600.0
     pumping_sequence_history_max_recipients: int = 4
@@ -210,8 +228,8 @@ class Settings:
     # (ERR032), and at or above which (below the first) it is held for staff review.
     # The defaults are those cross-validation chose for the shipped model (its card,
     # models/spam-model.md, says how); retraining prints new ones.
-    spam_reject_score: float = 0.293
-    spam_hold_score: float = 0.141
+    spam_reject_score: float = 0.394
+    spam_hold_score: float = 0.362
 
     # --- Pre-send pipeline and check endpoint (issue 4; secgate.checks.pipeline) ---
     # Messages one POST /api/v1/checks/messages may carry (413 beyond); the spam model

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from secgate.abuse.prefixes import destination_of
-from secgate.abuse.velocity import WindowSeries, add_to_counters, read_counters
+from secgate.abuse.velocity import Reads, Snapshot, WindowSeries, add_to_counters, read
 from secgate.hotstate.protocol import HotState, HotStateUnavailable
 from secgate.settings import Settings
 
@@ -48,7 +48,7 @@ class OtpConversion:
     def __init__(
         self, hot: HotState, settings: Settings, *, clock: Callable[[], float] = time.time
     ) -> None:
-        self._hot = hot
+        self.hot = hot
         self._prefix_digits = settings.pumping_prefix_digits
         self._sent = WindowSeries("pumping.otp.sent", settings.pumping_otp_window_s, kept_windows=1)
         self._verified = WindowSeries(
@@ -73,32 +73,47 @@ class OtpConversion:
         subjects = (f"{account_id}:{prefix}", f"{account_id}:{ALL}", f"{ALL}:{prefix}")
         try:
             await add_to_counters(
-                self._hot,
+                self.hot,
                 {series.key(subject, window): 1 for subject in subjects},
                 ttl_s=series.ttl_s,
             )
         except HotStateUnavailable:
             log.warning(failure, extra={"account_id": account_id}, exc_info=True)
 
-    async def sent_lately(self, account_id: int, now: float) -> int:
+    def _keys(self, series: WindowSeries, subject: str, now: float) -> tuple[str, str]:
+        window = series.window(now)
+        return series.key(subject, window), series.key(subject, window - 1)
+
+    def sent_lately_reads(self, account_id: int, now: float) -> Reads:
+        """What `sent_lately_in` needs read."""
+        return Reads().counter(*self._keys(self._sent, f"{account_id}:{ALL}", now))
+
+    def sent_lately_in(self, snapshot: Snapshot, account_id: int, now: float) -> int:
         """Codes sent under the account to any prefix lately: 0 for an account that sends
         none, which spares reading each prefix."""
-        return (await self._sums(self._sent, [f"{account_id}:{ALL}"], now))[0]
+        return sum(map(snapshot.counter, self._keys(self._sent, f"{account_id}:{ALL}", now)))
+
+    async def sent_lately(self, account_id: int, now: float) -> int:
+        snapshot = await read(self.hot, self.sent_lately_reads(account_id, now))
+        return self.sent_lately_in(snapshot, account_id, now)
 
     async def stats(
         self, account_id: int | None, prefixes: Iterable[str], now: float
     ) -> dict[str, OtpStats]:
-        """Codes sent and verified lately per prefix, under the account (None: all)."""
+        """Codes sent and verified lately per prefix, under the account (None: all), in
+        one round trip."""
         owner = ALL if account_id is None else str(account_id)
         wanted = list(dict.fromkeys(prefixes))
-        subjects = [f"{owner}:{prefix}" for prefix in wanted]
-        sent = await self._sums(self._sent, subjects, now)
-        verified = await self._sums(self._verified, subjects, now)
-        return {prefix: OtpStats(s, v) for prefix, s, v in zip(wanted, sent, verified, strict=True)}
+        reads = Reads()
+        for prefix in wanted:
+            for series in (self._sent, self._verified):
+                reads.counter(*self._keys(series, f"{owner}:{prefix}", now))
+        snapshot = await read(self.hot, reads)
 
-    async def _sums(self, series: WindowSeries, subjects: list[str], now: float) -> list[int]:
-        window = series.window(now)
-        counts = await read_counters(
-            self._hot, [series.key(s, w) for s in subjects for w in (window, window - 1)]
-        )
-        return [counts[i] + counts[i + 1] for i in range(0, len(counts), 2)]
+        def total(series: WindowSeries, prefix: str) -> int:
+            return sum(map(snapshot.counter, self._keys(series, f"{owner}:{prefix}", now)))
+
+        return {
+            prefix: OtpStats(total(self._sent, prefix), total(self._verified, prefix))
+            for prefix in wanted
+        }

@@ -21,13 +21,19 @@ send is never counted. All time comes from the message (`Sending.now`).
 
 A threshold reached is a `Finding` naming what to throttle; the checks in
 `secgate.checks.pumping` throttle it and raise the alert.
+
+Each detector says what it needs read (`reads`, `record_reads`), judges from a
+`Snapshot` of it (`judge`) and says what to count (`writes`), so that the checks read
+and write for all detectors at once: a send costs one read to judge, and one read and
+one write to count, whatever its size. `inspect` and `record` do it for one detector.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from secgate.abuse.otp_conversion import OtpConversion
 from secgate.abuse.prefixes import count_destinations, destination_of
@@ -35,10 +41,12 @@ from secgate.abuse.sequences import SentNumbers, longest_run
 from secgate.abuse.throttles import COUNTRY, PREFIX, Target
 from secgate.abuse.velocity import (
     CLOCK_SKEW_S,
+    Reads,
+    Snapshot,
     WindowSeries,
-    add_to_counters,
-    read_counters,
-    read_keys,
+    Writes,
+    read,
+    write,
 )
 from secgate.hotstate.protocol import HotState
 from secgate.settings import Settings
@@ -80,12 +88,76 @@ class Finding:
     details: Mapping[str, Any]
 
 
-class Detector(Protocol):
+class Detector(ABC):
+    """One detector. It says what it needs read, judges from a snapshot of it and says
+    what to count; `inspect` and `record` do that on their own (one read, and one read
+    and one write)."""
+
     name: str
 
-    async def inspect(self, sending: Sending) -> list[Finding]: ...
+    def __init__(self, hot: HotState) -> None:
+        self._hot = hot
 
-    async def record(self, sending: Sending) -> None: ...
+    @abstractmethod
+    def reads(self, sending: Sending) -> Reads:
+        """What `judge` needs read."""
+
+    @abstractmethod
+    async def judge(self, sending: Sending, snapshot: Snapshot) -> list[Finding]:
+        """The findings on `sending`; `snapshot` holds at least what `reads` asked for
+        (a detector may read more, rarely)."""
+
+    @abstractmethod
+    def record_reads(self, sending: Sending) -> Reads:
+        """What `writes` needs read."""
+
+    @abstractmethod
+    def writes(self, sending: Sending, snapshot: Snapshot) -> Writes:
+        """What counting the accepted `sending` writes."""
+
+    async def inspect(self, sending: Sending) -> list[Finding]:
+        return await self.judge(sending, await read(self._hot, self.reads(sending)))
+
+    async def record(self, sending: Sending) -> None:
+        snapshot = await read(self._hot, self.record_reads(sending))
+        await write(self._hot, self.writes(sending, snapshot))
+
+
+class AccountHistory:
+    """When the account first sent, and first sent to each country: hot-state keys kept
+    `pumping_country_history_s` after its last send (there), each send renewing them.
+    Read by the spike (how much history the account has) and the new-country detector
+    (which countries are new); written by both (one write when both are on)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._history_s = settings.pumping_country_history_s
+
+    def key(self, account_id: int, country: str | None = None) -> str:
+        base = f"pumping.first_send:{account_id}"
+        return base if country is None else f"{base}:{country}"
+
+    def first(
+        self, snapshot: Snapshot, account_id: int, country: str | None = None
+    ) -> float | None:
+        raw = snapshot.key(self.key(account_id, country))
+        return None if raw is None else float(raw)
+
+    def renew(
+        self,
+        writes: Writes,
+        snapshot: Snapshot,
+        account_id: int,
+        now: float,
+        country: str | None = None,
+    ) -> None:
+        """A first time is written once (of racing writers one wins) and renewed as is."""
+        first = self.first(snapshot, account_id, country)
+        writes.put(
+            self.key(account_id, country),
+            str(now if first is None else first).encode(),
+            ttl_s=self._history_s,
+            only_if_new=first is None,
+        )
 
 
 # --- 1. per-account send rate ------------------------------------------------------------
@@ -119,57 +191,70 @@ class SendRate:
     def _active(self) -> list[tuple[WindowSeries, int]]:
         return [(series, limit) for series, limit in self._limits if limit > 0]
 
-    async def inspect(self, account_id: int, recipients: int, now: float) -> RateExcess | None:
+    def reads(self, account_id: int, now: float) -> Reads:
+        return Reads().counter(
+            *(series.key(str(account_id), series.window(now)) for series, _ in self._active())
+        )
+
+    def excess(
+        self, snapshot: Snapshot, account_id: int, recipients: int, now: float
+    ) -> RateExcess | None:
         """The excess a send of `recipients` would cause; of two, the one that lasts
         longer."""
-        active = self._active()
-        windows = [series.window(now) for series, _ in active]
-        counts = await read_counters(
-            self._hot,
-            [
-                series.key(str(account_id), w)
-                for (series, _), w in zip(active, windows, strict=True)
-            ],
-        )
         excess: RateExcess | None = None
-        for (series, limit), window, sent in zip(active, windows, counts, strict=True):
+        for series, limit in self._active():
+            window = series.window(now)
+            sent = snapshot.counter(series.key(str(account_id), window))
             if sent + recipients > limit:
                 retry_after_s = series.ends_at(window) - now
                 if excess is None or retry_after_s > excess.retry_after_s:
                     excess = RateExcess(series.window_s, sent, recipients, limit, retry_after_s)
         return excess
 
-    async def record(self, account_id: int, recipients: int, now: float) -> None:
+    def writes(self, account_id: int, recipients: int, now: float) -> Writes:
+        writes = Writes()
         for series, _ in self._active():
-            await self._hot.incr(
+            writes.add(
                 series.key(str(account_id), series.window(now)), recipients, ttl_s=series.ttl_s
             )
+        return writes
+
+    async def inspect(self, account_id: int, recipients: int, now: float) -> RateExcess | None:
+        snapshot = await read(self._hot, self.reads(account_id, now))
+        return self.excess(snapshot, account_id, recipients, now)
+
+    async def record(self, account_id: int, recipients: int, now: float) -> None:
+        await write(self._hot, self.writes(account_id, recipients, now))
 
 
 # --- 2. spike to a prefix against the account's history ------------------------------
 
 
-class PrefixSpike:
+class PrefixSpike(Detector):
     """Recipients to one prefix in the current window (fixed, `pumping_spike_window_s`)
-    reach `pumping_spike_min_recipients` and `pumping_spike_factor` times the baseline.
+    reach `pumping_spike_min_recipients` and `pumping_spike_factor` times the baseline,
+    for an account that has been sending for `pumping_spike_min_history_s`.
 
     The baseline is the account's mean per window to that prefix over the windows
     before the current one in the last one to two history periods of
     `pumping_spike_baseline_windows` windows (a counter per period, so two reads
-    instead of one per window). A prefix never sent to has a baseline of 0: reaching
-    the minimum is then enough. Only prefixes at the minimum read their history.
+    instead of one per window), and since its first send: windows before the account
+    sent are no part of its history. A prefix the account never sent to has a baseline
+    of 0: reaching the minimum is then enough. An account without enough history has
+    no baseline at all, and is left to the new-country detector and the rate limits.
 
     Of one send, only the `pumping_spike_prefixes_per_send` prefixes with the most
-    recipients are counted and judged: each costs hot-state round trips, and a send
-    spread over hundreds of prefixes (a campaign) puts one or two numbers in each,
-    while pumping concentrates on the few ranges the pumper is paid for."""
+    recipients are counted and judged: a send spread over hundreds of prefixes (a
+    campaign) puts one or two numbers in each, while pumping concentrates on the few
+    ranges the pumper is paid for."""
 
     name = "prefix_spike"
 
     def __init__(self, hot: HotState, settings: Settings) -> None:
-        self._hot = hot
+        super().__init__(hot)
         self._min = settings.pumping_spike_min_recipients
         self._factor = settings.pumping_spike_factor
+        self._min_history_s = settings.pumping_spike_min_history_s
         self._prefixes_per_send = settings.pumping_spike_prefixes_per_send
         self._periods = max(1, settings.pumping_spike_baseline_windows)  # windows a period
         self._window = WindowSeries("pumping.spike", settings.pumping_spike_window_s)
@@ -178,6 +263,7 @@ class PrefixSpike:
             settings.pumping_spike_window_s * self._periods,
             kept_windows=1,
         )
+        self._account = AccountHistory(settings)
 
     def _subject(self, sending: Sending, prefix: str) -> str:
         return f"{sending.account_id}:{prefix}"
@@ -191,39 +277,47 @@ class PrefixSpike:
             return {prefix: per_prefix[prefix] for prefix in top}
         return dict(per_prefix)
 
-    async def inspect(self, sending: Sending) -> list[Finding]:
+    def _keys(self, sending: Sending, prefix: str) -> tuple[str, str, str]:
+        """The prefix's counter of the current window, and of the history period holding
+        it and the one before. The period is aligned to the window (not computed from
+        the time again, which float rounding could put on the other side of a
+        boundary)."""
+        window = self._window.window(sending.now)
+        period = window // self._periods
+        subject = self._subject(sending, prefix)
+        return (
+            self._window.key(subject, window),
+            self._history.key(subject, period),
+            self._history.key(subject, period - 1),
+        )
+
+    def reads(self, sending: Sending) -> Reads:
+        if self._min <= 0:
+            return Reads()
+        reads = Reads().key(self._account.key(sending.account_id))
+        for prefix in self._tracked(sending):
+            reads.counter(*self._keys(sending, prefix))
+        return reads
+
+    async def judge(self, sending: Sending, snapshot: Snapshot) -> list[Finding]:
         if self._min <= 0:
             return []
         window = self._window.window(sending.now)
-        tracked = self._tracked(sending)
-        current = await read_counters(
-            self._hot, [self._window.key(self._subject(sending, p), window) for p in tracked]
-        )
-        # (prefix, accepted in this window, with this send)
-        suspects = [
-            (prefix, before, before + tracked[prefix])
-            for prefix, before in zip(tracked, current, strict=True)
-            if before + tracked[prefix] >= self._min
-        ]
-        if not suspects:
+        # Windows the baseline covers: the whole previous period and this one's before
+        # now, but none before the account's first send.
+        windows_before = self._periods + window - (window // self._periods) * self._periods
+        first = self._account.first(snapshot, sending.account_id)
+        if self._min_history_s > 0 and (first is None or sending.now - first < self._min_history_s):
             return []
-        # The history period holding this window, aligned to it (not computed from the
-        # time again, which float rounding could put on the other side of a boundary).
-        period = window // self._periods
-        history = await read_counters(
-            self._hot,
-            [
-                self._history.key(self._subject(sending, prefix), p)
-                for prefix, _, _ in suspects
-                for p in (period, period - 1)
-            ],
-        )
-        # Windows the baseline covers: the whole previous period and this one's before now.
-        windows_before = self._periods + window - period * self._periods
+        if first is not None:
+            windows_before = max(1, min(windows_before, window - self._window.window(first)))
         findings = []
-        for index, (prefix, before, total) in enumerate(suspects):
-            in_history = history[2 * index] + history[2 * index + 1] - before
-            baseline = max(0, in_history) / windows_before
+        for prefix, recipients in self._tracked(sending).items():
+            current, this_period, last_period = map(snapshot.counter, self._keys(sending, prefix))
+            total = current + recipients
+            if total < self._min:
+                continue
+            baseline = max(0, this_period + last_period - current) / windows_before
             if total >= self._factor * baseline:
                 findings.append(self._finding(prefix, total, baseline))
         return findings
@@ -245,60 +339,55 @@ class PrefixSpike:
             },
         )
 
-    async def record(self, sending: Sending) -> None:
+    def record_reads(self, sending: Sending) -> Reads:
         if self._min <= 0:
-            return
-        window = self._window.window(sending.now)
-        period = window // self._periods
-        in_window: dict[str, int] = {}
-        in_history: dict[str, int] = {}
+            return Reads()
+        return Reads().key(self._account.key(sending.account_id))
+
+    def writes(self, sending: Sending, snapshot: Snapshot) -> Writes:
+        writes = Writes()
+        if self._min <= 0:
+            return writes
+        self._account.renew(writes, snapshot, sending.account_id, sending.now)
         for prefix, recipients in self._tracked(sending).items():
-            subject = self._subject(sending, prefix)
-            in_window[self._window.key(subject, window)] = recipients
-            in_history[self._history.key(subject, period)] = recipients
-        await add_to_counters(self._hot, in_window, ttl_s=self._window.ttl_s)
-        await add_to_counters(self._hot, in_history, ttl_s=self._history.ttl_s)
+            in_window, in_history, _ = self._keys(sending, prefix)
+            writes.add(in_window, recipients, ttl_s=self._window.ttl_s)
+            writes.add(in_history, recipients, ttl_s=self._history.ttl_s)
+        return writes
 
 
 # --- 3. burst to a country never sent to before -------------------------------------
 
 
-class NewCountryBurst:
+class NewCountryBurst(Detector):
     """`pumping_new_country_min_recipients` recipients in a country within
     `pumping_new_country_window_s` of the account's first send there, when the account
     was sending for at least that window before (the countries of an account's first
     window are its usual ones, not new).
 
-    The account's first send and its first send to each country are hot-state keys
-    kept `pumping_country_history_s` after the last send (each send renews them), so a
-    country not sent to for that long is new again; so is every country after the
-    in-process hot state restarts (Redis keeps them)."""
+    First sends are remembered by `AccountHistory`, so a country not sent to for
+    `pumping_country_history_s` is new again; so is every country after the in-process
+    hot state restarts (Redis keeps them)."""
 
     name = "new_country"
 
     def __init__(self, hot: HotState, settings: Settings) -> None:
-        self._hot = hot
+        super().__init__(hot)
         self._min = settings.pumping_new_country_min_recipients
         self._window_s = settings.pumping_new_country_window_s
         if not self._window_s > 0:
             raise ValueError("pumping_new_country_window_s must be longer than 0 s")
-        self._history_s = settings.pumping_country_history_s
-
-    def _first_key(self, account_id: int, country: str | None = None) -> str:
-        base = f"pumping.first_send:{account_id}"
-        return base if country is None else f"{base}:{country}"
+        self._account = AccountHistory(settings)
 
     def _count_key(self, account_id: int, country: str) -> str:
         return f"pumping.new_country:{account_id}:{country}"
 
-    async def _firsts(self, sending: Sending) -> tuple[float | None, list[float | None]]:
-        """The account's first send and its first send to each country of `sending`."""
-        keys = [self._first_key(sending.account_id)] + [
-            self._first_key(sending.account_id, c) for c in sending.per_country
-        ]
-        values = await read_keys(self._hot, keys)
-        times = [None if raw is None else float(raw) for raw in values]
-        return times[0], times[1:]
+    def _first_keys(self, sending: Sending) -> Reads:
+        account = sending.account_id
+        return Reads().key(
+            self._account.key(account),
+            *(self._account.key(account, c) for c in sending.per_country),
+        )
 
     def _is_new(self, account_first: float | None, country_first: float | None, now: float) -> bool:
         first = now if country_first is None else country_first
@@ -308,31 +397,27 @@ class NewCountryBurst:
             and first - account_first >= self._window_s
         )
 
-    async def inspect(self, sending: Sending) -> list[Finding]:
+    def reads(self, sending: Sending) -> Reads:
+        if self._min <= 0:
+            return Reads()
+        # The counts of every country, new or not: read in the same round trip.
+        return self._first_keys(sending).counter(
+            *(self._count_key(sending.account_id, c) for c in sending.per_country)
+        )
+
+    async def judge(self, sending: Sending, snapshot: Snapshot) -> list[Finding]:
         if self._min <= 0:
             return []
-        account_first, country_firsts = await self._firsts(sending)
-        new = [
-            (country, first)
-            for country, first in zip(sending.per_country, country_firsts, strict=True)
-            if self._is_new(account_first, first, sending.now)
-        ]
-        if not new:
-            return []
-        # A country never sent to has no count yet.
-        counted = [country for country, first in new if first is not None]
-        counts = dict(
-            zip(
-                counted,
-                await read_counters(
-                    self._hot, [self._count_key(sending.account_id, c) for c in counted]
-                ),
-                strict=True,
-            )
-        )
+        account = sending.account_id
+        account_first = self._account.first(snapshot, account)
         findings = []
-        for country, _ in new:
-            total = counts.get(country, 0) + sending.per_country[country]
+        for country, recipients in sending.per_country.items():
+            first = self._account.first(snapshot, account, country)
+            if not self._is_new(account_first, first, sending.now):
+                continue
+            # A country never sent to has no count yet (whatever an old key may hold).
+            before = 0 if first is None else snapshot.counter(self._count_key(account, country))
+            total = before + recipients
             if total >= self._min:
                 findings.append(
                     Finding(
@@ -350,34 +435,31 @@ class NewCountryBurst:
                 )
         return findings
 
-    async def record(self, sending: Sending) -> None:
+    def record_reads(self, sending: Sending) -> Reads:
+        return Reads() if self._min <= 0 else self._first_keys(sending)
+
+    def writes(self, sending: Sending, snapshot: Snapshot) -> Writes:
+        writes = Writes()
         if self._min <= 0:
-            return
-        account_first, country_firsts = await self._firsts(sending)
-        now = sending.now
-        renewals: dict[str, float | None] = {self._first_key(sending.account_id): account_first}
-        counts: dict[str, int] = {}
-        for (country, recipients), first in zip(
-            sending.per_country.items(), country_firsts, strict=True
-        ):
-            renewals[self._first_key(sending.account_id, country)] = first
+            return writes
+        account, now = sending.account_id, sending.now
+        self._account.renew(writes, snapshot, account, now)
+        for country, recipients in sending.per_country.items():
+            first = self._account.first(snapshot, account, country)
+            self._account.renew(writes, snapshot, account, now, country)
             if first is None or now - first < self._window_s:
-                counts[self._count_key(sending.account_id, country)] = recipients
-        # A first time is written once (of racing writers one wins) and renewed as is.
-        for key, first in renewals.items():
-            await self._hot.put(
-                key,
-                str(now if first is None else first).encode(),
-                ttl_s=self._history_s,
-                only_if_new=first is None,
-            )
-        await add_to_counters(self._hot, counts, ttl_s=self._window_s + CLOCK_SKEW_S)
+                writes.add(
+                    self._count_key(account, country),
+                    recipients,
+                    ttl_s=self._window_s + CLOCK_SKEW_S,
+                )
+        return writes
 
 
 # --- 4. numbers in sequence -----------------------------------------------------------
 
 
-class SequentialNumbers:
+class SequentialNumbers(Detector):
     """`pumping_sequence_min_run` numbers in arithmetic progression with a step of
     1..`pumping_sequence_max_step`, among the numbers of one send, or, for a send of at
     most `pumping_sequence_history_max_recipients` numbers, among those and the numbers
@@ -390,6 +472,7 @@ class SequentialNumbers:
     name = "sequential_numbers"
 
     def __init__(self, hot: HotState, settings: Settings) -> None:
+        super().__init__(hot)
         self._min_run = settings.pumping_sequence_min_run
         self._max_step = max(1, settings.pumping_sequence_max_step)
         self._history_max = settings.pumping_sequence_history_max_recipients
@@ -402,14 +485,25 @@ class SequentialNumbers:
     def _with_history(self, sending: Sending) -> bool:
         return self._min_run > 0 and sending.recipients <= self._history_max
 
-    async def inspect(self, sending: Sending) -> list[Finding]:
+    def _reach(self) -> int:
+        return (self._min_run - 1) * self._max_step
+
+    def reads(self, sending: Sending) -> Reads:
+        if not self._with_history(sending):
+            return Reads()
+        return self._sent.near_reads(
+            sending.account_id, self._numbers(sending), self._reach(), sending.now
+        )
+
+    async def judge(self, sending: Sending, snapshot: Snapshot) -> list[Finding]:
         if self._min_run <= 0:
             return []
         numbers = self._numbers(sending)
         seen: set[int] = set()
         if self._with_history(sending):
-            reach = (self._min_run - 1) * self._max_step
-            seen = await self._sent.near(sending.account_id, numbers, reach, sending.now)
+            seen = self._sent.near_in(
+                snapshot, sending.account_id, numbers, self._reach(), sending.now
+            )
         run = longest_run(numbers, seen, self._max_step)
         if run is None or run.length < self._min_run:
             return []
@@ -434,15 +528,23 @@ class SequentialNumbers:
             )
         ]
 
-    async def record(self, sending: Sending) -> None:
-        if self._with_history(sending):
-            await self._sent.add(sending.account_id, self._numbers(sending), sending.now)
+    def record_reads(self, sending: Sending) -> Reads:
+        if not self._with_history(sending):
+            return Reads()
+        return self._sent.add_reads(sending.account_id, self._numbers(sending), sending.now)
+
+    def writes(self, sending: Sending, snapshot: Snapshot) -> Writes:
+        if not self._with_history(sending):
+            return Writes()
+        return self._sent.add_writes(
+            snapshot, sending.account_id, self._numbers(sending), sending.now
+        )
 
 
 # --- 5. one-time codes nobody verifies ------------------------------------------------
 
 
-class LowOtpConversion:
+class LowOtpConversion(Detector):
     """A prefix to which the account sent at least `pumping_otp_min_sent` one-time
     codes lately, of which under `pumping_otp_min_verified_ratio` were verified (see
     `secgate.abuse.otp_conversion` for which codes are counted). Nothing to record
@@ -451,15 +553,23 @@ class LowOtpConversion:
     name = "otp_conversion"
 
     def __init__(self, conversion: OtpConversion, settings: Settings) -> None:
+        super().__init__(conversion.hot)
         self._conversion = conversion
         self._min_sent = settings.pumping_otp_min_sent
         self._min_ratio = settings.pumping_otp_min_verified_ratio
 
-    async def inspect(self, sending: Sending) -> list[Finding]:
+    def reads(self, sending: Sending) -> Reads:
+        if self._min_sent <= 0:
+            return Reads()
+        return self._conversion.sent_lately_reads(sending.account_id, sending.now)
+
+    async def judge(self, sending: Sending, snapshot: Snapshot) -> list[Finding]:
         if self._min_sent <= 0:
             return []
-        # An account that sent fewer codes in all cannot have enough to one prefix.
-        if await self._conversion.sent_lately(sending.account_id, sending.now) < self._min_sent:
+        # An account that sent fewer codes in all cannot have enough to one prefix (and
+        # most accounts send none): only then are its prefixes read, one more round trip.
+        sent = self._conversion.sent_lately_in(snapshot, sending.account_id, sending.now)
+        if sent < self._min_sent:
             return []
         stats = await self._conversion.stats(sending.account_id, sending.per_prefix, sending.now)
         return [
@@ -481,5 +591,8 @@ class LowOtpConversion:
             if s.sent >= self._min_sent and s.verified_ratio < self._min_ratio
         ]
 
-    async def record(self, sending: Sending) -> None:
-        return None
+    def record_reads(self, sending: Sending) -> Reads:
+        return Reads()
+
+    def writes(self, sending: Sending, snapshot: Snapshot) -> Writes:
+        return Writes()

@@ -1,10 +1,10 @@
 """Runs of numbers in arithmetic progression, and the numbers an account sent to lately.
 
 Pumping tools walk through a range of numbers: 96550000001, …02, …03, or every tenth.
-Real recipient lists almost never hold five numbers in a row with a small step:
-among the ~10⁷ numbers in use in a country, the chance is far below one in a million
-even for a list of ten thousand. (A company texting a block of consecutive corporate
-lines is the exception; staff can lift a throttle.)
+A run as long as `pumping_sequence_min_run` (20 by default; the settings say why) does
+not happen by chance in a real recipient list, while a pumping walk is hundreds long.
+(A company texting a block of 20 or more consecutive corporate lines is the exception;
+staff can lift a throttle.)
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from secgate.abuse.velocity import WindowSeries, add_to_counters, read_counters
+from secgate.abuse.velocity import Reads, Snapshot, WindowSeries, Writes, read, write
 from secgate.hotstate.protocol import HotState
 
 
@@ -72,7 +72,7 @@ _BLOCK_MASK = (1 << BLOCK_NUMBERS) - 1
 class SentNumbers:
     """The numbers an account sent to in the current window, as bitmaps: one counter
     per account, block of BLOCK_NUMBERS consecutive numbers and window, each number a
-    bit. Only the current window is read, so that a send costs two or three reads; a
+    bit. Only the current window is read, so that a send reads two or three blocks; a
     run cut by the start of a window is found once the walk has gone on for a run's
     length in the new one.
 
@@ -89,44 +89,65 @@ class SentNumbers:
     def _key(self, account_id: int, block: int, window: int) -> str:
         return self._series.key(f"{account_id}:{block}", window)
 
-    async def near(
-        self, account_id: int, numbers: Iterable[int], reach: int, now: float
-    ) -> set[int]:
-        """The numbers sent to in the current window within `reach` of any of `numbers`."""
-        around = list(numbers)
-        blocks = sorted(
+    def _blocks(self, numbers: Iterable[int], reach: int) -> list[int]:
+        return sorted(
             {
                 block
-                for number in around
+                for number in numbers
                 for block in range(
                     (number - reach) // BLOCK_NUMBERS, (number + reach) // BLOCK_NUMBERS + 1
                 )
             }
         )
+
+    def near_reads(self, account_id: int, numbers: Iterable[int], reach: int, now: float) -> Reads:
+        """What `near_in` needs read."""
         window = self._series.window(now)
-        bitmaps = await read_counters(self._hot, [self._key(account_id, b, window) for b in blocks])
+        return Reads().counter(
+            *(self._key(account_id, b, window) for b in self._blocks(numbers, reach))
+        )
+
+    def near_in(
+        self, snapshot: Snapshot, account_id: int, numbers: Iterable[int], reach: int, now: float
+    ) -> set[int]:
+        """The numbers sent to in the current window within `reach` of any of `numbers`."""
+        around = list(numbers)
+        window = self._series.window(now)
         seen: set[int] = set()
-        for block, bitmap in zip(blocks, bitmaps, strict=True):
-            seen.update(_numbers_of(block, bitmap))
+        for block in self._blocks(around, reach):
+            seen.update(_numbers_of(block, snapshot.counter(self._key(account_id, block, window))))
         return {x for x in seen if any(abs(x - number) <= reach for number in around)}
 
-    async def add(self, account_id: int, numbers: Iterable[int], now: float) -> None:
+    async def near(
+        self, account_id: int, numbers: Iterable[int], reach: int, now: float
+    ) -> set[int]:
+        around = list(numbers)
+        snapshot = await read(self._hot, self.near_reads(account_id, around, reach, now))
+        return self.near_in(snapshot, account_id, around, reach, now)
+
+    def add_reads(self, account_id: int, numbers: Iterable[int], now: float) -> Reads:
+        """What `add_writes` needs read: the blocks of `numbers`."""
+        return self.near_reads(account_id, numbers, 0, now)
+
+    def add_writes(
+        self, snapshot: Snapshot, account_id: int, numbers: Iterable[int], now: float
+    ) -> Writes:
+        """The bits of `numbers` not set in `snapshot` (read by `add_reads`)."""
         window = self._series.window(now)
         wanted: dict[int, int] = {}
         for number in numbers:
             block, bit = divmod(number, BLOCK_NUMBERS)
             wanted[block] = wanted.get(block, 0) | (1 << bit)
-        blocks = list(wanted)
-        keys = [self._key(account_id, block, window) for block in blocks]
-        current = await read_counters(self._hot, keys)
-        await add_to_counters(
-            self._hot,
-            {
-                key: wanted[block] & ~(bitmap & _BLOCK_MASK)
-                for key, block, bitmap in zip(keys, blocks, current, strict=True)
-            },
-            ttl_s=self._series.ttl_s,
-        )
+        writes = Writes()
+        for block, bits in wanted.items():
+            key = self._key(account_id, block, window)
+            writes.add(key, bits & ~(snapshot.counter(key) & _BLOCK_MASK), ttl_s=self._series.ttl_s)
+        return writes
+
+    async def add(self, account_id: int, numbers: Iterable[int], now: float) -> None:
+        wanted = list(numbers)
+        snapshot = await read(self._hot, self.add_reads(account_id, wanted, now))
+        await write(self._hot, self.add_writes(snapshot, account_id, wanted, now))
 
 
 def _numbers_of(block: int, bitmap: int) -> list[int]:

@@ -10,9 +10,10 @@ Reading a throttle key per prefix on every send would cost a round trip per pref
 starting one takes the next number of the account's counter for the current
 throttle-long window and stores the throttle under that number. A throttle started in
 window w has ended before window w + 2 begins, so a reader reads the counters of the
-current and the previous window and the throttles numbered up to them: two reads when
-the account has none, one more per throttle started lately, however many prefixes the
-send has (an account with more than READ_AT_MOST of them is read per target instead).
+current and the previous window and the throttles numbered up to them: two counters
+(read with the detectors' own, in one round trip) when the account has none, and one
+more round trip for the throttles started lately, however many prefixes the send has
+(an account with more than READ_AT_MOST of them is read per target instead).
 
 A second key per target and account says whether a throttle is running there, so that
 of sends racing to start one, exactly one raises the alert.
@@ -25,7 +26,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from secgate.abuse.velocity import CLOCK_SKEW_S, WindowSeries, read_counters, read_keys
+from secgate.abuse.velocity import (
+    CLOCK_SKEW_S,
+    Reads,
+    Snapshot,
+    WindowSeries,
+    read,
+    read_keys,
+)
 from secgate.hotstate.protocol import HotState
 
 PREFIX = "prefix"
@@ -90,14 +98,21 @@ class Throttles:
     def _listed_key(self, account_id: int, window: int, number: int) -> str:
         return f"pumping.throttle.listed:{account_id}:{window}:{number}"
 
-    async def _listed(self, account_id: int, now: float) -> list[tuple[str, int]] | None:
-        """The keys of the account's listed throttles that may still run at `now`, or
-        None when there are more than READ_AT_MOST."""
+    def _windows(self, now: float) -> tuple[int, int]:
         window = self._started.window(now)
-        windows = (window, window - 1)
-        counts = await read_counters(
-            self._hot, [self._started.key(str(account_id), w) for w in windows]
-        )
+        return window, window - 1
+
+    def reads(self, account_id: int, now: float) -> Reads:
+        """What `active_in` needs read (it may read more when there are throttles)."""
+        return Reads().counter(*(self._started.key(str(account_id), w) for w in self._windows(now)))
+
+    def _listed(
+        self, snapshot: Snapshot, account_id: int, now: float
+    ) -> list[tuple[int, int]] | None:
+        """The (window, number) of the account's listed throttles that may still run at
+        `now`, or None when there are more than READ_AT_MOST."""
+        windows = self._windows(now)
+        counts = [snapshot.counter(self._started.key(str(account_id), w)) for w in windows]
         if sum(counts) > READ_AT_MOST:
             return None
         return [
@@ -107,9 +122,17 @@ class Throttles:
     async def active(
         self, account_id: int, targets: Iterable[Target], now: float
     ) -> list[Throttle]:
+        snapshot = await read(self._hot, self.reads(account_id, now))
+        return await self.active_in(snapshot, account_id, targets, now)
+
+    async def active_in(
+        self, snapshot: Snapshot, account_id: int, targets: Iterable[Target], now: float
+    ) -> list[Throttle]:
         """The throttles of the account on any of `targets` that have not ended at `now`,
-        one per target (the one that lasts longest), in the order of `targets`."""
-        listed = await self._listed(account_id, now)
+        one per target (the one that lasts longest), in the order of `targets`.
+        `snapshot` holds what `reads` asked for; one more read when the account has
+        throttles."""
+        listed = self._listed(snapshot, account_id, now)
         if listed == []:
             return []  # the common case: `targets` (maybe hundreds) are not even looked at
         wanted = list(dict.fromkeys(targets))
@@ -162,7 +185,8 @@ class Throttles:
         """End the account's throttle on `target` now (staff judged the traffic genuine);
         True if one was running."""
         running = await self._hot.delete(self._running_key(account_id, target))
-        listed = await self._listed(account_id, now) or []
+        snapshot = await read(self._hot, self.reads(account_id, now))
+        listed = self._listed(snapshot, account_id, now) or []
         keys = [self._listed_key(account_id, w, n) for w, n in listed]
         values = await read_keys(self._hot, keys)
         for key, raw in zip(keys, values, strict=True):

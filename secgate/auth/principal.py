@@ -1,7 +1,8 @@
 """Who is calling: a bearer token now, a browser session later (CONTRACT §4).
 
-Every request is authenticated afresh; nothing security-relevant is cached between
-requests, so a revoked token stops working on its next use.
+Every request is authenticated afresh. A token that verified is remembered for
+`api_token_cache_s` (secgate.auth.tokens.TokenVerifier), and forgotten when it is
+revoked, so a revoked token stops working on its next use.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Literal
 from aiohttp import hdrs, web
 
 from secgate import appkeys
-from secgate.auth.tokens import authenticate_token
 from secgate.web.errors import ApiError
 
 # Far above a real token (47 characters); anything longer is not worth parsing.
@@ -70,13 +70,12 @@ async def require_role(request: web.Request, *roles: str) -> Principal:
 
 
 async def _token_principal(request: web.Request, token: str) -> Principal | None:
-    async with request.app[appkeys.DB_SESSIONS]() as session:
-        row = await authenticate_token(session, token)
-        if row is None:
-            return None
-        return Principal(
-            kind="token",
-            role=row.role.value,
-            name=row.name or f"token {row.id}",
-            token_id=row.id,
-        )
+    verified = await request.app[appkeys.TOKENS].verify(token)
+    if verified is None:
+        return None
+    return Principal(
+        kind="token",
+        role=verified.role.value,
+        name=verified.name or f"token {verified.id}",
+        token_id=verified.id,
+    )

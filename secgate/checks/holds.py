@@ -11,7 +11,6 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from secgate.checks.pipeline import reasons_of
 from secgate.checks.verdict import Decision
 from secgate.storage.models import MessageHold
 
@@ -26,7 +25,7 @@ async def record_hold(
         insert(_holds),
         {
             "message_id": message_id,
-            "reasons": reasons_of(decision),
+            "reasons": decision.reasons,
             "spam_score": decision.spam_score,
             "held_at": at,
         },

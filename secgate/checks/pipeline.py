@@ -25,7 +25,7 @@ A check denies by returning. One that raises is handled here:
 - a store that does not answer (`CheckStoreUnavailable`, `HotStateUnavailable`, a
   database error): the check's `fails` mode decides. "closed" rejects with ERR013
   (kwtSMS's "try again later"), "open" passes with a warning in the log; either way
-  the result carries `not_checked` in its details and appears in `reasons_of(...)`.
+  the result carries `not_checked` in its details and appears in `Decision.reasons`.
 - anything else is a bug: it is logged with its stack and the message is refused
   ERR013 whatever the check's mode (failing closed: a broken check must not wave
   every message through).
@@ -67,6 +67,7 @@ from secgate.checks.pumping import pumping_checks, record_sent
 from secgate.checks.sender_ids import MatcherSource, SenderIdGuard
 from secgate.checks.spam_model import SpamModelCheck
 from secgate.checks.verdict import (
+    NOT_CHECKED,
     CheckResult,
     CheckStoreUnavailable,
     Decision,
@@ -195,7 +196,7 @@ class Pipeline:
         """Raise `sms.spam_held` for a message stored HELD."""
         if decision.verdict is not Verdict.HOLD:
             return
-        details = self._details(message, decision, reasons_of(decision))
+        details = self._details(message, decision, decision.reasons)
         details["msg_id"] = msg_id
         await self._raise(
             type=SPAM_HELD,
@@ -347,10 +348,10 @@ def unavailable(name: str, fails: FailMode, error: BaseException) -> CheckResult
             name,
             Verdict.PASS,
             "not checked: its store did not answer (this check fails open)",
-            details={"not_checked": True},
+            details={NOT_CHECKED: True},
         )
     log.warning("check_failed_closed", extra={"check": name, "error": repr(error)})
-    return rejected(name, UNAVAILABLE_CODE, UNAVAILABLE_REASON, not_checked=True)
+    return rejected(name, UNAVAILABLE_CODE, UNAVAILABLE_REASON, **{NOT_CHECKED: True})
 
 
 def spam_score(results: Iterable[CheckResult]) -> float:
@@ -361,16 +362,6 @@ def spam_score(results: Iterable[CheckResult]) -> float:
         if isinstance(score := result.details.get("spam_score"), int | float)
     ]
     return max(scores, default=0.0)
-
-
-def reasons_of(decision: Decision) -> list[dict[str, Any]]:
-    """The reasons to show for a decision: every result that is not a pass, and the
-    passes of checks that did not answer (failed open)."""
-    return [
-        result.as_reason()
-        for result in decision.results
-        if result.verdict is not Verdict.PASS or result.details.get("not_checked")
-    ]
 
 
 def refusal_description(decision: Decision) -> str:

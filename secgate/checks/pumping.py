@@ -29,6 +29,11 @@ The call contract for the pipeline:
 
 Checks and counts are separate steps, so sends in flight at once are judged without
 each other's counts: a limit may be passed by what those sends carry.
+
+Round trips to the hot state per send (each check reads for all it judges at once,
+see `secgate.abuse.velocity`): `SendRateCheck` one to check and one to count;
+`PumpingCheck` one to check (one more when the account has throttles started lately,
+or sends one-time codes) and two to count (a read, then an atomic write).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from secgate.abuse.pumping import (
     SequentialNumbers,
 )
 from secgate.abuse.throttles import Throttle, Throttles
+from secgate.abuse.velocity import Reads, read, write
 from secgate.alerts.store import AlertSink
 from secgate.checks.verdict import (
     CheckResult,
@@ -149,6 +155,7 @@ class SendRateCheck:
             return passed(self.name)
         try:
             excess = await self._rate.inspect(account_id, len(message.recipients), message.now)
+            # (one round trip: SendRate.inspect reads both windows at once)
             if excess is None:
                 return passed(self.name)
             first = not message.test and await self._first_in_window(
@@ -215,6 +222,7 @@ class PumpingCheck:
     def __init__(
         self, hot: HotState, settings: Settings, alerts: AlertSink, otp: OtpConversion
     ) -> None:
+        self._hot = hot
         self._settings = settings
         self._alerts = alerts
         self._throttles = Throttles(hot, settings.pumping_throttle_s)
@@ -230,12 +238,17 @@ class PumpingCheck:
         if sending is None:
             return passed(self.name)
         try:
-            running = await self._throttles.active(
-                sending.account_id, sending.targets(), sending.now
+            # One read for the throttles and every detector.
+            reads = self._throttles.reads(sending.account_id, sending.now)
+            for detector in self.detectors:
+                reads.merge(detector.reads(sending))
+            snapshot = await read(self._hot, reads)
+            running = await self._throttles.active_in(
+                snapshot, sending.account_id, sending.targets(), sending.now
             )
             if running:
                 return self._throttled(sending, running)
-            findings = await self._inspect(sending)
+            findings = [f for d in self.detectors for f in await d.judge(sending, snapshot)]
             if not findings:
                 return passed(self.name)
             started = [] if message.test else await self._throttle(sending, findings)
@@ -257,12 +270,6 @@ class PumpingCheck:
                 },
             )
         return self._found(sending, findings, test=message.test)
-
-    async def _inspect(self, sending: Sending) -> list[Finding]:
-        findings: list[Finding] = []
-        for detector in self.detectors:
-            findings += await detector.inspect(sending)
-        return findings
 
     async def _throttle(
         self, sending: Sending, findings: list[Finding]
@@ -326,13 +333,16 @@ class PumpingCheck:
         sending = _sending(message, self._settings)
         if sending is None or message.test:
             return
-        # Each detector counts on its own: one the store fails for does not keep the
-        # others from counting.
-        for detector in self.detectors:
-            try:
-                await detector.record(sending)
-            except HotStateUnavailable:
-                log.warning(
-                    "pumping_not_recorded",
-                    extra={"account_id": sending.account_id, "detector": detector.name},
-                )
+        # One read and one atomic write for every detector: a store that fails loses
+        # this send's counts in all of them (logged), never half of them.
+        try:
+            reads = Reads()
+            for detector in self.detectors:
+                reads.merge(detector.record_reads(sending))
+            snapshot = await read(self._hot, reads)
+            writes = self.detectors[0].writes(sending, snapshot)
+            for detector in self.detectors[1:]:
+                writes.merge(detector.writes(sending, snapshot))
+            await write(self._hot, writes)
+        except HotStateUnavailable:
+            log.warning("pumping_not_recorded", extra={"account_id": sending.account_id})

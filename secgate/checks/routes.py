@@ -47,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from secgate import appkeys
 from secgate.accounts.registry import USERNAME_MAX_CHARS, find_account
 from secgate.auth.principal import require_role
-from secgate.checks.pipeline import Pipeline, SenderRegistered, reasons_of
+from secgate.checks.pipeline import Pipeline, SenderRegistered
 from secgate.checks.sender_ids import MAX_SENDER_CHARS
 from secgate.checks.verdict import Decision, MessageUnderCheck
 from secgate.settings import Settings
@@ -89,7 +89,7 @@ def decision_json(decision: Decision) -> dict[str, Any]:
         "verdict": str(decision.verdict),
         "code": decision.code,
         "spam_score": decision.spam_score,
-        "reasons": reasons_of(decision),
+        "reasons": decision.reasons,
     }
 
 

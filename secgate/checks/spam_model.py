@@ -18,6 +18,14 @@ message is scored on the event loop: measured with bench/spam_model.py, scoring 
 takes ~0.2 ms (p99 ~0.5 ms) and a hop to a thread and back ~0.04 ms; the hop is
 cheaper, but scoring holds the GIL nearly throughout (regular expressions, small numpy
 calls), so the loop would wait for the thread just the same, plus the hop.
+
+Single messages checked at once (`check`, one per request of the check endpoint or
+the send API) are scored together: the texts asked for during one turn of the event
+loop are scored in one call at the start of the next (at most COALESCE_MAX_TEXTS a
+call). Most of a lone call is the fixed cost of the numpy calls, so under load a text
+costs several times less (measured on this model: ~0.3 ms for 1 text, ~0.1 ms a text
+in a call of 4, ~0.05 ms in a call of 16); an idle server pays one loop turn. A text's
+score does not depend on the others scored with it.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import asyncio
 import functools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from secgate.checks.verdict import (
     CheckResult,
@@ -37,11 +45,16 @@ from secgate.checks.verdict import (
     rejected,
 )
 from secgate.settings import Settings, SettingsError
-from secgate.spam_model.model_file import SpamModel, load
+
+if TYPE_CHECKING:
+    from secgate.spam_model.model_file import SpamModel
 
 # Batches of at most this many texts are scored on the event loop; larger ones in a
 # worker thread (see the module's description).
 INLINE_BATCH_MAX = 8
+# Single messages scored in one call at most (~3-6 ms of the loop for this many);
+# the rest wait for the next turn.
+COALESCE_MAX_TEXTS = 64
 
 
 class SpamScorer(Protocol):
@@ -63,6 +76,8 @@ class SpamModelCheck:
         self._scorer = scorer
         self.reject_score = reject_score
         self.hold_score = hold_score
+        # Texts waiting for the next scoring call, with who waits for each score.
+        self._waiting: list[tuple[str, asyncio.Future[float]]] = []
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SpamModelCheck:
@@ -75,8 +90,12 @@ class SpamModelCheck:
         )
 
     async def check(self, message: MessageUnderCheck) -> CheckResult:
-        (score,) = self._scorer.scores([message.text])
-        return self.verdict(float(score))
+        loop = asyncio.get_running_loop()
+        score: asyncio.Future[float] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._score_waiting)
+        self._waiting.append((message.text, score))
+        return self.verdict(await score)
 
     async def check_batch(self, messages: Sequence[MessageUnderCheck]) -> list[CheckResult]:
         scores = await self.score_batch([message.text for message in messages])
@@ -88,6 +107,28 @@ class SpamModelCheck:
             return [float(score) for score in self._scorer.scores(texts)]
         scores = await asyncio.to_thread(self._scorer.scores, list(texts))
         return [float(score) for score in scores]
+
+    def _score_waiting(self) -> None:
+        """Score the texts asked for since the last call, in one call (see the module's
+        description); a scorer that fails fails each of their checks."""
+        taken = self._waiting[:COALESCE_MAX_TEXTS]
+        del self._waiting[:COALESCE_MAX_TEXTS]
+        if self._waiting:
+            asyncio.get_running_loop().call_soon(self._score_waiting)
+        # A request that went away (its task cancelled) needs no score.
+        taken = [(text, score) for text, score in taken if not score.done()]
+        if not taken:
+            return
+        try:
+            scores = self._scorer.scores([text for text, _ in taken])
+            if len(scores) != len(taken):
+                raise RuntimeError(f"the scorer gave {len(scores)} scores for {len(taken)} texts")
+        except Exception as exc:
+            for _, score in taken:
+                score.set_exception(exc)
+            return
+        for (_, score), value in zip(taken, scores, strict=True):
+            score.set_result(float(value))
 
     def verdict(self, score: float) -> CheckResult:
         shown = round(score, 4)
@@ -109,6 +150,10 @@ class SpamModelCheck:
 
 @functools.cache
 def _load_once(path: Path) -> SpamModel:
+    # Imported here: scikit-learn and skops take seconds to import, which every CLI
+    # command that only builds a pipeline (sender add, held list...) would pay for.
+    from secgate.spam_model.model_file import load
+
     return load(path)
 
 

@@ -28,6 +28,10 @@ _SEVERITY = {Verdict.PASS: 0, Verdict.HOLD: 1, Verdict.REJECT: 2}
 FailMode = Literal["open", "closed"]
 
 
+# The detail of a result given for a check that could not answer (its store was down).
+NOT_CHECKED = "not_checked"
+
+
 class CheckStoreUnavailable(Exception):
     """Raised by a check whose store (hot state, database) does not answer. This is not
     a denial: the pipeline applies the check's `fails` mode."""
@@ -96,7 +100,13 @@ class Decision:
 
     @property
     def reasons(self) -> list[dict[str, Any]]:
-        return [r.as_reason() for r in self.results if r.verdict is not Verdict.PASS]
+        """The reasons to show: every result that is not a pass, and the passes of
+        checks that did not answer (failed open, `details["not_checked"]`)."""
+        return [
+            result.as_reason()
+            for result in self.results
+            if result.verdict is not Verdict.PASS or result.details.get(NOT_CHECKED)
+        ]
 
     @classmethod
     def combine(cls, results: Iterable[CheckResult], spam_score: float = 0.0) -> Decision:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Generic, Self, TypeVar
 
-from secgate.hotstate.protocol import QueueItem, RateDecision
+from secgate.hotstate.protocol import Increment, Put, QueueItem, RateDecision
 
 T = TypeVar("T")
 
@@ -166,6 +166,22 @@ class MemoryHotState:
     async def get_counter(self, key: str) -> int:
         entry = _live(self._counters, key, self._now())
         return 0 if entry is None else entry.value
+
+    # -- several counters and keys at once -------------------------------------
+    # Plain loops: nothing here awaits, so each call is one atomic step.
+    async def read_many(
+        self, counters: Sequence[str], keys: Sequence[str] = ()
+    ) -> tuple[list[int], list[bytes | None]]:
+        return [await self.get_counter(k) for k in counters], [await self.get(k) for k in keys]
+
+    async def write_many(
+        self, increments: Sequence[Increment], puts: Sequence[Put] = ()
+    ) -> tuple[list[int], list[bool]]:
+        values = [await self.incr(i.key, i.amount, ttl_s=i.ttl_s) for i in increments]
+        stored = [
+            await self.put(p.key, p.value, ttl_s=p.ttl_s, only_if_new=p.only_if_new) for p in puts
+        ]
+        return values, stored
 
     # -- rate limiting -----------------------------------------------------------
     async def hit(self, key: str, *, limit: int, window_s: float) -> RateDecision:

@@ -32,6 +32,25 @@ class RateDecision:
 
 
 @dataclass(frozen=True, slots=True)
+class Increment:
+    """Add `amount` to a counter, as `HotState.incr` does."""
+
+    key: str
+    amount: int
+    ttl_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """Store a key, as `HotState.put` does."""
+
+    key: str
+    value: bytes
+    ttl_s: float
+    only_if_new: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class QueueItem:
     id: str
     payload: bytes
@@ -52,6 +71,22 @@ class HotState(Protocol):
 
     async def get_counter(self, key: str) -> int:
         """The counter's value; 0 when missing or expired."""
+        ...
+
+    # -- several counters and keys at once -------------------------------------
+    async def read_many(
+        self, counters: Sequence[str], keys: Sequence[str] = ()
+    ) -> tuple[list[int], list[bytes | None]]:
+        """`get_counter` of each of `counters` and `get` of each of `keys`, in the order
+        given, in one round trip (none when both are empty)."""
+        ...
+
+    async def write_many(
+        self, increments: Sequence[Increment], puts: Sequence[Put] = ()
+    ) -> tuple[list[int], list[bool]]:
+        """`incr` of each increment, then `put` of each put, in one atomic step and one
+        round trip (none when both are empty): the new values and whether each was
+        stored. A counter named twice is added to twice."""
         ...
 
     # -- rate limiting -----------------------------------------------------------

@@ -25,7 +25,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from secgate.hotstate.protocol import HotStateUnavailable, QueueItem, RateDecision
+from secgate.hotstate.protocol import (
+    HotStateUnavailable,
+    Increment,
+    Put,
+    QueueItem,
+    RateDecision,
+)
 
 # One consumer group per queue: every gateway process reads as a consumer of it, so
 # each item goes to one of them.
@@ -237,6 +243,39 @@ class RedisHotState:
         async with _answering(self._timeout_s):
             value = await self._redis.get(self._key("counter", key))
         return 0 if value is None else int(value)
+
+    # -- several counters and keys at once -------------------------------------
+    async def read_many(
+        self, counters: Sequence[str], keys: Sequence[str] = ()
+    ) -> tuple[list[int], list[bytes | None]]:
+        """One MGET (counters and keys are both plain strings in Redis)."""
+        if not counters and not keys:
+            return [], []
+        names = [self._key("counter", k) for k in counters] + [self._key("key", k) for k in keys]
+        async with _answering(self._timeout_s):
+            values: list[bytes | None] = await self._redis.mget(names)
+        split = len(counters)
+        return [0 if v is None else int(v) for v in values[:split]], values[split:]
+
+    async def write_many(
+        self, increments: Sequence[Increment], puts: Sequence[Put] = ()
+    ) -> tuple[list[int], list[bool]]:
+        """One MULTI/EXEC pipeline: each counter as in `incr` (SET NX with the expiry,
+        then INCRBY), each key as in `put`."""
+        if not increments and not puts:
+            return [], []
+        async with _answering(self._timeout_s), self._redis.pipeline(transaction=True) as pipe:
+            for inc in increments:
+                name = self._key("counter", inc.key)
+                pipe.set(name, 0, nx=True, px=_ms(inc.ttl_s))
+                pipe.incrby(name, inc.amount)
+            for put in puts:
+                pipe.set(
+                    self._key("key", put.key), put.value, px=_ms(put.ttl_s), nx=put.only_if_new
+                )
+            replies = await pipe.execute()
+        split = 2 * len(increments)
+        return [int(v) for v in replies[1:split:2]], [bool(r) for r in replies[split:]]
 
     # -- rate limiting -----------------------------------------------------------
     async def hit(self, key: str, *, limit: int, window_s: float) -> RateDecision:

@@ -39,6 +39,7 @@ class LabelledMessage:
     is_spam: bool
     text: str
     line: int = 0  # where it was read (1-based), 0 when made in memory
+    group: str = ""  # the supplement's template a message was made from ("" elsewhere)
 
     @property
     def label(self) -> str:
@@ -59,8 +60,16 @@ def read_labelled(path: str | Path) -> list[LabelledMessage]:
     return parse_labelled(data, str(path))
 
 
-def read_supplement() -> list[LabelledMessage]:
-    return read_labelled(SUPPLEMENT_PATH)
+def read_supplement(path: str | Path = SUPPLEMENT_PATH) -> list[LabelledMessage]:
+    """The supplement: lines `ham|spam<TAB>template<TAB>text`, each message with the
+    name of the template it was made from as its group."""
+    messages = []
+    for message in read_labelled(path):
+        group, tab, text = message.text.partition("\t")
+        if not tab or not group or not text.strip():
+            raise CorpusError(f"{path}: line {message.line}: no template name before the text")
+        messages.append(LabelledMessage(message.is_spam, text, message.line, group))
+    return messages
 
 
 def parse_labelled(data: bytes, source: str = "<data>") -> list[LabelledMessage]:

@@ -149,6 +149,10 @@ class TestPrefixSpike:
         for hour in range(24):
             await self._accepted(spike, 1, T0 - DAY + hour * HOUR)
 
+    async def _history_elsewhere(self, spike: PrefixSpike, since: float = T0 - DAY) -> None:
+        """An account sending since `since`, never to the prefix judged."""
+        await self._accepted(spike, 1, since, prefix="9656000")
+
     @pytest.mark.parametrize(
         ("count", "found"), [(4, False), (5, True), (6, True)], ids=["below", "at", "above"]
     )
@@ -156,8 +160,47 @@ class TestPrefixSpike:
         self, hot_state: HotState, count: int, found: bool
     ) -> None:
         spike = PrefixSpike(hot_state, self.SPIKE)
+        await self._history_elsewhere(spike)
         findings = await spike.inspect(sending([kw(i) for i in range(count)]))
         assert bool(findings) is found
+
+    async def test_an_account_that_never_sent_has_no_history_to_spike_against(
+        self, hot_state: HotState
+    ) -> None:
+        spike = PrefixSpike(hot_state, self.SPIKE)
+        assert await spike.inspect(sending([kw(i) for i in range(500)])) == []
+
+    @pytest.mark.parametrize(
+        ("history_s", "found"),
+        [(DAY - 0.001, False), (DAY, True), (2 * DAY, True)],
+        ids=["below", "at", "above"],
+    )
+    async def test_an_account_spikes_once_it_has_sent_for_the_minimum_history(
+        self, hot_state: HotState, history_s: float, found: bool
+    ) -> None:
+        spike = PrefixSpike(hot_state, replace(self.SPIKE, pumping_spike_min_history_s=DAY))
+        await self._history_elsewhere(spike, since=T0 - history_s)
+        findings = await spike.inspect(sending([kw(i) for i in range(500)]))
+        assert bool(findings) is found
+
+    async def test_a_minimum_history_of_zero_judges_from_the_first_send(
+        self, hot_state: HotState
+    ) -> None:
+        spike = PrefixSpike(hot_state, replace(self.SPIKE, pumping_spike_min_history_s=0))
+        assert await spike.inspect(sending([kw(i) for i in range(5)]))
+
+    @pytest.mark.parametrize(("count", "found"), [(9, False), (10, True)])
+    async def test_windows_before_the_accounts_first_send_are_no_part_of_the_baseline(
+        self, hot_state: HotState, count: int, found: bool
+    ) -> None:
+        # First send 24 windows before now, 24 recipients: a baseline of 1 a window,
+        # not 24 over the 34 windows (10 of this period, 24 of the last) it could cover.
+        spike = PrefixSpike(hot_state, self.SPIKE)
+        await self._accepted(spike, 24, T0 - 14 * HOUR)
+        findings = await spike.inspect(sending([kw(i) for i in range(count)], T0 + 10 * HOUR))
+        assert bool(findings) is found
+        if found:
+            assert findings[0].details["baseline_per_window"] == 1.0
 
     @pytest.mark.parametrize(
         ("count", "found"), [(9, False), (10, True), (11, True)], ids=["below", "at", "above"]
@@ -215,6 +258,7 @@ class TestPrefixSpike:
     async def test_history_older_than_two_periods_is_forgotten(self, hot_state: HotState) -> None:
         spike = PrefixSpike(hot_state, self.SPIKE)
         await self._accepted(spike, 240, T0 - 2 * DAY)
+        await self._history_elsewhere(spike)
         assert await spike.inspect(sending([kw(i) for i in range(5)], T0))
 
     async def test_prefixes_and_accounts_are_counted_apart(self, hot_state: HotState) -> None:
@@ -225,6 +269,7 @@ class TestPrefixSpike:
 
     async def test_each_spiking_prefix_is_a_finding(self, hot_state: HotState) -> None:
         spike = PrefixSpike(hot_state, self.SPIKE)
+        await self._history_elsewhere(spike)
         numbers = (
             [kw(i) for i in range(5)] + [kw(i, "9656000") for i in range(5)] + [kw(1, "9659000")]
         )
@@ -238,6 +283,7 @@ class TestPrefixSpike:
         spike = PrefixSpike(
             hot_state, replace(self.SPIKE, pumping_spike_prefixes_per_send=per_send)
         )
+        await self._history_elsewhere(spike)
         # Three and two numbers to two prefixes, one to the third, which is at its
         # minimum after four of them before.
         await spike.record(sending([kw(i, "9659000") for i in range(4)]))
@@ -254,6 +300,7 @@ class TestPrefixSpike:
 
     async def test_a_minimum_of_zero_switches_it_off(self, hot_state: HotState) -> None:
         spike = PrefixSpike(hot_state, replace(self.SPIKE, pumping_spike_min_recipients=0))
+        await self._history_elsewhere(spike)
         assert await spike.inspect(sending([kw(i) for i in range(500)])) == []
 
 
@@ -456,3 +503,73 @@ class TestLowOtpConversion:
         off = replace(self.OTP, pumping_otp_min_sent=0)
         detector = LowOtpConversion(await self._codes(hot_state, 20, 0), off)
         assert await detector.inspect(sending([kw(1)], T0)) == []
+
+
+class TestAtTheDefaults:
+    """The default thresholds let an ordinary business send, and still catch pumping."""
+
+    DEFAULTS = Settings()
+
+    @staticmethod
+    def customers(count: int, prefix: str = "9655123") -> list[str]:
+        """`count` numbers of one prefix, spread as a real list is (no two within the
+        largest step of each other)."""
+        return [kw(37 * i % 10_000, prefix) for i in range(count)]
+
+    async def test_a_new_accounts_first_large_send_to_one_prefix_passes(
+        self, hot_state: HotState
+    ) -> None:
+        numbers = self.customers(250)
+        for detector in (
+            PrefixSpike(hot_state, self.DEFAULTS),
+            NewCountryBurst(hot_state, self.DEFAULTS),
+            SequentialNumbers(hot_state, self.DEFAULTS),
+        ):
+            assert await detector.inspect(sending(numbers)) == []
+
+    @pytest.mark.parametrize(("length", "found"), [(19, False), (20, True), (300, True)])
+    async def test_a_run_of_twenty_numbers_in_sequence_is_pumping(
+        self, hot_state: HotState, length: int, found: bool
+    ) -> None:
+        detector = SequentialNumbers(hot_state, self.DEFAULTS)
+        numbers = self.customers(200) + [kw(5000 + i, "9656000") for i in range(length)]
+        assert bool(await detector.inspect(sending(numbers))) is found
+
+    @pytest.mark.parametrize(("earlier", "found"), [(18, False), (19, True)])
+    async def test_a_form_walked_one_number_a_request_is_pumping(
+        self, hot_state: HotState, earlier: int, found: bool
+    ) -> None:
+        detector = SequentialNumbers(hot_state, self.DEFAULTS)
+        for i in range(earlier):
+            await detector.record(sending([kw(100 + i)], T0 + i))
+        findings = await detector.inspect(sending([kw(100 + earlier)], T0 + MINUTE))
+        assert bool(findings) is found
+
+    @pytest.mark.parametrize(("count", "found"), [(49, False), (50, True)])
+    async def test_an_established_account_spikes_to_a_prefix_it_never_sent_to(
+        self, hot_state: HotState, count: int, found: bool
+    ) -> None:
+        spike = PrefixSpike(hot_state, self.DEFAULTS)
+        await spike.record(sending(self.customers(100, "9656000"), T0 - DAY))
+        findings = await spike.inspect(sending(self.customers(count), T0))
+        assert bool(findings) is found
+
+    @pytest.mark.parametrize(("count", "found"), [(99, False), (100, True)])
+    async def test_an_established_account_spikes_at_ten_times_its_usual_volume(
+        self, hot_state: HotState, count: int, found: bool
+    ) -> None:
+        # 10 recipients an hour to the prefix for the last day: a baseline of 10.
+        spike = PrefixSpike(hot_state, self.DEFAULTS)
+        for hour in range(24):
+            await spike.record(sending(self.customers(10), T0 - DAY + hour * HOUR))
+        findings = await spike.inspect(sending(self.customers(count), T0))
+        assert bool(findings) is found
+
+    @pytest.mark.parametrize(("count", "found"), [(19, False), (20, True)])
+    async def test_a_burst_to_a_new_country_is_pumping(
+        self, hot_state: HotState, count: int, found: bool
+    ) -> None:
+        burst = NewCountryBurst(hot_state, self.DEFAULTS)
+        await burst.record(sending([kw(1)], T0))
+        findings = await burst.inspect(sending([sa(7 * i) for i in range(count)], T0 + DAY))
+        assert bool(findings) is found

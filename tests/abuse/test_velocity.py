@@ -6,10 +6,14 @@ import pytest
 
 from secgate.abuse.velocity import (
     CLOCK_SKEW_S,
+    Reads,
     WindowSeries,
+    Writes,
     add_to_counters,
+    read,
     read_counters,
     read_keys,
+    write,
 )
 from secgate.hotstate.protocol import HotState
 
@@ -48,3 +52,17 @@ async def test_counters_are_added_to_and_read_back(hot_state: HotState) -> None:
 async def test_keys_are_read_back_in_order(hot_state: HotState) -> None:
     await hot_state.put("x", b"1", ttl_s=60)
     assert await read_keys(hot_state, ["missing", "x"]) == [None, b"1"]
+
+
+async def test_writes_add_up_per_counter_and_go_with_reads_in_one_round_trip_each(
+    hot_state: HotState,
+) -> None:
+    writes = Writes().add("a", 2, ttl_s=60).add("a", 3, ttl_s=60).add("zero", 0, ttl_s=60)
+    writes.merge(Writes().add("a", 1, ttl_s=60).put("k", b"v", ttl_s=60))
+    assert list(writes.increments) == ["a"]  # an amount of 0 writes nothing
+    await write(hot_state, writes)
+    snapshot = await read(hot_state, Reads().counter("a", "zero").key("k", "missing"))
+    assert (snapshot.counter("a"), snapshot.counter("zero")) == (6, 0)
+    assert (snapshot.key("k"), snapshot.key("missing")) == (b"v", None)
+    with pytest.raises(KeyError):
+        snapshot.counter("not-asked-for")

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from secgate import appkeys
 from secgate.auth.principal import MAX_AUTHORIZATION_CHARS, bearer_token, require_role
-from secgate.auth.tokens import authenticate_token, create_token, revoke_token
+from secgate.auth.tokens import TokenVerifier, authenticate_token, create_token, revoke_token
 from secgate.storage.db import SessionFactory
 from secgate.storage.models import TokenRole
 from secgate.web.errors import error_middleware
@@ -36,6 +36,7 @@ async def staff_or_pipeline(request: web.Request) -> web.Response:
 async def client(aiohttp_client: ClientMaker, db_sessions: SessionFactory) -> TestClient:
     app = web.Application(middlewares=[error_middleware])
     app[appkeys.DB_SESSIONS] = db_sessions
+    app[appkeys.TOKENS] = TokenVerifier(db_sessions, cache_s=60.0)
     app.router.add_get("/staff", staff_only)
     app.router.add_get("/checks", staff_or_pipeline)
     return await aiohttp_client(app)

@@ -9,6 +9,7 @@ pumping checks.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,6 @@ from secgate.checks.pipeline import (
     Pipeline,
     SenderRegistered,
     default_pipeline,
-    reasons_of,
     refusal_description,
     spam_score,
     text_fingerprint,
@@ -209,7 +209,7 @@ def rules() -> list[WordRule]:
 class TestDecision:
     async def test_a_message_no_check_objects_to_passes_with_no_reasons(self) -> None:
         decision = await Pipeline(rules()).check(message("hello"))
-        assert (decision.verdict, decision.code, reasons_of(decision)) == (
+        assert (decision.verdict, decision.code, decision.reasons) == (
             Verdict.PASS,
             None,
             [],
@@ -220,12 +220,12 @@ class TestDecision:
     ) -> None:
         decision = await Pipeline(rules()).check(message("review this spam, bad"))
         assert (decision.verdict, decision.code) == (Verdict.REJECT, "ERR031")
-        assert [r["check"] for r in reasons_of(decision)] == ["first", "second", "third"]
+        assert [r["check"] for r in decision.reasons] == ["first", "second", "third"]
 
     async def test_a_hold_alone_holds(self) -> None:
         decision = await Pipeline(rules()).check(message("please review"))
         assert (decision.verdict, decision.code) == (Verdict.HOLD, None)
-        assert reasons_of(decision) == [
+        assert decision.reasons == [
             {
                 "check": "third",
                 "verdict": "hold",
@@ -293,7 +293,7 @@ class TestStoreDown:
         with caplog.at_level(logging.WARNING, "secgate.checks"):
             decision = await Pipeline([], [budget]).check(message())
         assert (decision.verdict, decision.code) == (Verdict.REJECT, "ERR013")
-        assert reasons_of(decision) == [
+        assert decision.reasons == [
             {
                 "check": "budget",
                 "verdict": "reject",
@@ -312,7 +312,7 @@ class TestStoreDown:
         with caplog.at_level(logging.WARNING, "secgate.checks"):
             decision = await Pipeline([], [budget]).check(message())
         assert (decision.verdict, decision.code) == (Verdict.PASS, None)
-        assert reasons_of(decision) == [
+        assert decision.reasons == [
             {
                 "check": "budget",
                 "verdict": "pass",
@@ -379,6 +379,54 @@ class TestBatch:
         model = Miscounting("model", "spam", Verdict.REJECT, "ERR032", fails="open")
         decisions = await Pipeline([model]).check_batch([message("a")])
         assert [(d.verdict, d.code) for d in decisions] == [(Verdict.REJECT, "ERR013")]
+
+
+class TestChecksAtOnce:
+    """Messages checked at the same time (concurrent requests) share one spam-model call
+    (`SpamModelCheck.check`), and each is decided as if checked alone."""
+
+    async def test_they_are_scored_in_one_call_each_as_alone(self, settings: Settings) -> None:
+        model = _CountingScorer(SpamModelCheck.from_settings(settings)._scorer)
+        check = SpamModelCheck(model, settings.spam_reject_score, settings.spam_hold_score)
+        pipeline = Pipeline([*rules(), check])
+        texts = ["Your code is 4839", SPAM, "bad", "review", SPAM + " now"]
+        alone = [await pipeline.check(message(t)) for t in texts]
+        assert model.calls == [1] * len(texts)
+        model.calls.clear()
+        together = await asyncio.gather(*(pipeline.check(message(t)) for t in texts))
+        assert model.calls == [len(texts)]
+        assert list(together) == alone
+        assert {d.verdict for d in together} == {Verdict.PASS, Verdict.HOLD, Verdict.REJECT}
+
+    async def test_a_scorer_that_breaks_refuses_each_message(self) -> None:
+        class BrokenScorer:
+            def scores(self, texts: Sequence[str]) -> list[float]:
+                raise ValueError("broken model")
+
+        pipeline = Pipeline([SpamModelCheck(BrokenScorer(), 0.9, 0.5)])
+        decisions = await asyncio.gather(*(pipeline.check(message(t)) for t in "abc"))
+        assert [(d.verdict, d.code) for d in decisions] == [(Verdict.REJECT, "ERR013")] * 3
+
+    async def test_a_check_given_up_is_not_scored(self) -> None:
+        model = _CountingScorer(_FixedScore(0.1))
+        check = SpamModelCheck(model, 0.9, 0.5)
+        gone = asyncio.ensure_future(check.check(message("gone")))
+        await asyncio.sleep(0)  # it waits for the next scoring call
+        gone.cancel()
+        stays = await check.check(message("stays"))
+        assert (stays.verdict, model.calls) == (Verdict.PASS, [1])
+
+
+@dataclass
+class _CountingScorer:
+    """A real scorer, with the size of each call it answered."""
+
+    scorer: Any
+    calls: list[int] = field(default_factory=list)
+
+    def scores(self, texts: Sequence[str]) -> Sequence[float]:
+        self.calls.append(len(texts))
+        return self.scorer.scores(texts)
 
 
 # --- what the customer is told ---------------------------------------------------------
@@ -540,20 +588,7 @@ class TestAlerts:
 
 
 OWNER = 41
-# Known defect (issue 4 is open): the shipped spam model scores these four just above
-# its hold threshold (0.141), so they are held for review instead of passing. Strict:
-# the day a model passes one of them, its mark must go.
-MODEL_HOLDS = ("Debit: KWD 3.750", "CBK reminder:", "Talabat: Your order", "Your civil ID renewal")
 TRANSACTIONAL_TEXTS = read_messages(TRANSACTIONAL)
-TRANSACTIONAL_MESSAGES = [
-    pytest.param(
-        text,
-        marks=pytest.mark.xfail(strict=True, reason="held by the spam model (known defect)"),
-    )
-    if text.startswith(MODEL_HOLDS)
-    else text
-    for text in TRANSACTIONAL_TEXTS
-]
 
 
 @pytest.fixture
@@ -575,7 +610,7 @@ class TestDefaultPipeline:
         ]
         assert [c.name for c in pipeline.abuse_checks] == ["send_rate", "pumping"]
 
-    @pytest.mark.parametrize("text", TRANSACTIONAL_MESSAGES)
+    @pytest.mark.parametrize("text", TRANSACTIONAL_TEXTS)
     async def test_transactional_messages_pass(
         self, text: str, settings: Settings, memory_hot: MemoryHotState
     ) -> None:
@@ -592,7 +627,7 @@ class TestDefaultPipeline:
         decision = await pipeline.check(
             message(text, sender="KFH", account_id=OWNER, recipients=("96550000001",))
         )
-        assert (decision.verdict, reasons_of(decision)) == (Verdict.PASS, [])
+        assert (decision.verdict, decision.reasons) == (Verdict.PASS, [])
         assert 0.0 <= decision.spam_score < settings.spam_hold_score
 
     async def test_spam_is_refused_with_err032_and_its_score(
@@ -619,7 +654,7 @@ class TestDefaultPipeline:
         finally:
             await engine.dispose()
         assert (decision.verdict, decision.code) == (Verdict.REJECT, "ERR013")
-        assert [r["check"] for r in reasons_of(decision)] == ["sender_id"]
+        assert [r["check"] for r in decision.reasons] == ["sender_id"]
 
     async def test_the_pumping_checks_fail_closed_when_the_hot_state_is_down(
         self, settings: Settings, dead_hot: HotState, alerts: AlertSink
@@ -629,7 +664,7 @@ class TestDefaultPipeline:
         )
         decision = await pipeline.check(message(account_id=OWNER))
         assert (decision.verdict, decision.code) == (Verdict.REJECT, "ERR013")
-        assert [r["check"] for r in reasons_of(decision)] == ["send_rate"]
+        assert [r["check"] for r in decision.reasons] == ["send_rate"]
 
     async def test_without_an_account_the_pumping_checks_pass_without_a_store(
         self, settings: Settings, dead_hot: HotState, alerts: AlertSink

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import BlockingConnectionPool, Connection, Redis
 
 from secgate.abuse.otp_conversion import OtpConversion
 from secgate.alerts.store import AlertSink, AlertView, list_alerts
@@ -286,6 +289,8 @@ class TestPumpingCheck:
     ) -> None:
         settings = replace(SETTINGS, pumping_spike_min_recipients=5)
         pumping = PumpingCheck(hot_state, settings, alerts, otp)
+        # An account sending for a day (elsewhere): it has a history to spike against.
+        await pumping.record_sent(message([kw(1, "9656000")], T0 - DAY))
         spread = [kw(97 * i) for i in range(4)]
         await pumping.record_sent(message(spread))
         result = await pumping.check(message([kw(5001)], T0 + MINUTE))
@@ -418,3 +423,55 @@ async def test_a_count_the_store_cannot_take_is_logged_not_raised(
         await check.record_sent(message([kw(1)]))
     assert {r.message for r in caplog.records} <= {"send_rate_not_recorded", "pumping_not_recorded"}
     assert caplog.records
+
+
+class CountingConnection(Connection):
+    """A Redis connection that counts what it sends: one packed send is one round trip
+    (a MULTI/EXEC pipeline or an MGET is one)."""
+
+    round_trips = 0
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.round_trips += 1
+        await super().send_packed_command(command, check_health)
+
+
+@pytest.fixture
+async def counted_redis() -> AsyncIterator[RedisHotState]:
+    url = os.environ.get("SECGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    pool = BlockingConnectionPool.from_url(url, connection_class=CountingConnection)
+    hot = RedisHotState(Redis(connection_pool=pool), namespace=f"secgate-test-{uuid.uuid4().hex}")
+    await hot.ping()  # connected (its handshake is not counted below)
+    yield hot
+    await hot.delete_namespace()
+    await hot.close()
+
+
+@pytest.mark.parametrize(
+    "recipients",
+    [
+        [kw(1)],  # a one-number send: the sequence detector reads and counts its blocks
+        [kw(97 * i, f"96551{i % 50:02d}") for i in range(185)] + [sa(97 * i) for i in range(15)],
+    ],
+    ids=["one-number", "200-numbers-51-prefixes-2-countries"],
+)
+async def test_a_send_costs_five_round_trips_to_redis_whatever_its_size(
+    counted_redis: RedisHotState,
+    db_sessions: SessionFactory,
+    message: Message,
+    recipients: list[str],
+) -> None:
+    # Every detector on, at the defaults; the account has sent before.
+    settings = Settings()
+    checks = pumping_checks(
+        counted_redis, settings, AlertSink(db_sessions, counted_redis, settings)
+    )
+    await record_sent(checks, message([kw(5)], T0 - DAY))
+    sent = message(recipients, T0)
+    CountingConnection.round_trips = 0
+    for check in checks:
+        assert (await check.check(sent)).verdict is Verdict.PASS
+    checked = CountingConnection.round_trips
+    await record_sent(checks, sent)
+    # One read per check; a write for the rate, a read and a write for the detectors.
+    assert (checked, CountingConnection.round_trips) == (2, 5)

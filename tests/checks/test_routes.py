@@ -198,8 +198,8 @@ async def test_an_unknown_username_is_400(
 async def test_with_username_the_pumping_checks_judge_the_recipients(
     client: TestClient, pipeline_token: dict[str, str], bank: int
 ) -> None:
-    # A run of consecutive numbers is what SMS pumping sends to.
-    run = [f"965512300{i:02d}" for i in range(10)]
+    # A run of consecutive numbers is what SMS pumping sends to (20: the default run).
+    run = [f"965512300{i:02d}" for i in range(20)]
     body = {"username": "nbk-bank", "sender": "NBK", "message": OTP, "recipients": run}
     answer = await check(client, pipeline_token, body)
     assert (answer["verdict"], answer["code"]) == ("reject", "ERR013")

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from secgate.checks.verdict import Decision, Verdict, held, passed, rejected
+from secgate.checks.verdict import (
+    NOT_CHECKED,
+    CheckResult,
+    Decision,
+    Verdict,
+    held,
+    passed,
+    rejected,
+)
 
 
 def test_no_result_passes() -> None:
@@ -43,3 +51,13 @@ def test_the_first_rejecting_check_in_pipeline_order_gives_the_code() -> None:
 
 def test_the_spam_score_is_kept() -> None:
     assert Decision.combine([passed("spam_model")], spam_score=0.25).spam_score == 0.25
+
+
+def test_a_pass_of_a_check_that_did_not_answer_is_listed_as_a_reason() -> None:
+    # A check that failed open passed without looking: staff must see it was skipped.
+    skipped = CheckResult("pumping", Verdict.PASS, "not checked", details={NOT_CHECKED: True})
+    decision = Decision.combine([passed("links"), skipped])
+    assert decision.verdict is Verdict.PASS
+    assert decision.reasons == [
+        {"check": "pumping", "verdict": "pass", "reason": "not checked", "not_checked": True}
+    ]

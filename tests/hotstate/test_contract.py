@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from secgate.hotstate.protocol import HotState, Subscription
+from secgate.hotstate.protocol import HotState, Increment, Put, Subscription
 
 PAST_REDELIVERY_S = 0.4
 
@@ -54,6 +54,61 @@ async def test_later_increments_do_not_extend_the_window(hot_state: HotState) ->
     await asyncio.sleep(0.12)
     # 0.24 s after creation, only 0.12 s after the second increment.
     assert await hot_state.get_counter("fixed") == 0
+
+
+# -- several counters and keys at once -------------------------------------------------
+
+
+async def test_read_many_reads_counters_and_keys_in_the_order_given(hot_state: HotState) -> None:
+    await hot_state.incr("sent", 4, ttl_s=10)
+    await hot_state.put("first", b"\x00when\xff", ttl_s=10)
+    # A counter and a key of one name are two things, as everywhere else.
+    await hot_state.put("sent", b"a key", ttl_s=10)
+    counters, keys = await hot_state.read_many(["missing", "sent"], ["first", "nothing", "sent"])
+    assert counters == [0, 4]
+    assert keys == [b"\x00when\xff", None, b"a key"]
+
+
+async def test_read_many_of_nothing_reads_nothing(hot_state: HotState) -> None:
+    assert await hot_state.read_many([], []) == ([], [])
+
+
+async def test_write_many_adds_to_counters_and_stores_keys(hot_state: HotState) -> None:
+    await hot_state.incr("a", 2, ttl_s=10)
+    await hot_state.put("held", b"theirs", ttl_s=10)
+    values, stored = await hot_state.write_many(
+        [Increment("a", 3, 10), Increment("b", 1, 10), Increment("a", 1, 10)],
+        [Put("k", b"v", 10), Put("held", b"mine", 10, only_if_new=True)],
+    )
+    assert values == [5, 1, 6]
+    assert stored == [True, False]
+    assert await hot_state.read_many(["a", "b"], ["k", "held"]) == ([6, 1], [b"v", b"theirs"])
+
+
+async def test_write_many_of_nothing_writes_nothing(hot_state: HotState) -> None:
+    assert await hot_state.write_many([], []) == ([], [])
+
+
+async def test_write_many_sets_expiries_as_incr_and_put_do(hot_state: HotState) -> None:
+    await hot_state.write_many([Increment("fixed", 1, 0.2)], [Put("short", b"v", 0.2)])
+    await asyncio.sleep(0.12)
+    # A later increment does not extend the counter's window; a put renews its key.
+    await hot_state.write_many([Increment("fixed", 1, 0.2)], [Put("short", b"v", 0.2)])
+    await asyncio.sleep(0.12)
+    assert await hot_state.read_many(["fixed"], ["short"]) == ([0], [b"v"])
+    await asyncio.sleep(0.12)
+    assert await hot_state.read_many([], ["short"]) == ([], [None])
+
+
+async def test_racing_write_many_lose_no_increment(hot_state: HotState) -> None:
+    await asyncio.gather(
+        *(
+            hot_state.write_many([Increment("shared", 1, 10), Increment(f"own-{n}", n, 10)])
+            for n in range(20)
+        )
+    )
+    counters, _ = await hot_state.read_many(["shared", "own-7"])
+    assert counters == [20, 7]
 
 
 # -- rate limiting -------------------------------------------------------------------

@@ -23,9 +23,6 @@ from secgate.storage.models import Message, Recipient
 ClientMaker = Callable[[web.Application], Awaitable[TestClient]]
 
 FAST = {"argon2_time_cost": 1, "argon2_memory_kib": 256, "argon2_parallelism": 1}
-# These tests are about the API, not SMS pumping: a new account's first send of runs of
-# consecutive numbers to one prefix is what the pumping checks refuse (issue 4).
-NO_PUMPING_DETECTORS = {"pumping_spike_min_recipients": 0, "pumping_sequence_min_run": 0}
 PASSWORD = "correct horse battery"
 GROUP = [f"965500000{i:02d}" for i in range(1, 6)]
 
@@ -34,9 +31,7 @@ GROUP = [f"965500000{i:02d}" for i in range(1, 6)]
 async def client(
     aiohttp_client: ClientMaker, make_settings: Callable[..., Settings], database_url: str
 ) -> TestClient:
-    settings = make_settings(
-        **FAST, **NO_PUMPING_DETECTORS, database_url=database_url, max_group_send_numbers=250
-    )
+    settings = make_settings(**FAST, database_url=database_url, max_group_send_numbers=250)
     return await aiohttp_client(create_app(settings))
 
 
@@ -89,7 +84,8 @@ async def test_a_send_to_a_group_goes_to_each_of_its_numbers(client: TestClient)
 
 
 async def test_a_group_is_not_held_to_the_200_numbers_of_a_request(client: TestClient) -> None:
-    many = [f"96550{i:06d}" for i in range(201)]
+    # Spread as a real list is: consecutive numbers would be a pumping walk (issue 4).
+    many = [f"96550{37 * i:06d}" for i in range(201)]
     await add_customer(client, "acme", many)
 
     status, body = await send(client, group="vip")

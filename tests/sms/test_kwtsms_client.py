@@ -31,9 +31,6 @@ from secgate.storage.models import Role
 ServerMaker = Callable[..., Awaitable[TestServer]]
 
 FAST = {"argon2_time_cost": 1, "argon2_memory_kib": 256, "argon2_parallelism": 1}
-# These tests are about the API, not SMS pumping: a new account's first send of runs of
-# consecutive numbers to one prefix is what the pumping checks refuse (issue 4).
-NO_PUMPING_DETECTORS = {"pumping_spike_min_recipients": 0, "pumping_sequence_min_run": 0}
 USER, PASSWORD = "acme", "correct horse battery"
 NUMBER = "96550000001"
 SAUDI_NUMBER = "966501234567"
@@ -42,13 +39,14 @@ NOT_A_MOBILE = "8881234567"
 
 
 def numbers(count: int) -> list[str]:
-    """`count` distinct, valid Kuwaiti mobile numbers."""
-    return [f"965500{i:05d}" for i in range(count)]
+    """`count` distinct, valid Kuwaiti mobile numbers, spread as a real list is
+    (consecutive numbers would be a pumping walk, which the pumping checks refuse)."""
+    return [f"965500{37 * i:05d}" for i in range(count)]
 
 
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings], database_url: str) -> Settings:
-    return make_settings(**FAST, **NO_PUMPING_DETECTORS, database_url=database_url)
+    return make_settings(**FAST, database_url=database_url)
 
 
 async def start(

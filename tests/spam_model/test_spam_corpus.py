@@ -76,9 +76,16 @@ class TestReading:
         messages = read_labelled(COLLECTION)
         assert Counter(m.label for m in messages) == {"ham": 4827, "spam": 747}
 
-    def test_the_supplement_reads(self) -> None:
+    def test_the_supplement_reads_with_the_template_of_each_message(self) -> None:
         messages = read_supplement()
         assert {m.label for m in messages} == {"ham", "spam"}
+        assert all(m.group and "\t" not in m.text for m in messages)
+        assert len({m.group for m in messages}) >= 50  # many templates, not a few
+
+    def test_a_supplement_line_without_its_template_is_named(self, tmp_path: Path) -> None:
+        (tmp_path / "s.txt").write_text("ham\ten_otp.1\tcode 1\nham\tcode 2\n", encoding="utf-8")
+        with pytest.raises(CorpusError, match="line 2: no template name"):
+            read_supplement(tmp_path / "s.txt")
 
 
 class TestTwins:

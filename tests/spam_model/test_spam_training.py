@@ -95,6 +95,17 @@ class TestSupplementFolds:
         assert sorted(np.bincount(folds[~is_spam], minlength=train.CV_FOLDS)) == [2, 2, 2, 3, 3]
         assert len(set(folds[is_spam])) == 3  # three spam, three folds
 
+    def test_a_template_is_never_split_across_folds(self) -> None:
+        is_spam = np.array([False] * 30 + [True] * 10)
+        groups = [f"ham.{i % 7}" for i in range(30)] + [f"spam.{i % 5}" for i in range(10)]
+        folds = train.supplement_folds(is_spam, groups)
+        fold_of: dict[str, set[int]] = {}
+        for group, fold in zip(groups, folds, strict=True):
+            fold_of.setdefault(group, set()).add(int(fold))
+        assert all(len(seen) == 1 for seen in fold_of.values())
+        # 7 ham templates over 5 folds: every fold has one; 5 spam templates, one each.
+        assert set(folds[~is_spam]) == set(folds[is_spam]) == set(range(train.CV_FOLDS))
+
     def test_the_folds_are_the_same_each_run(self) -> None:
         is_spam = np.array([False, True] * 20)
         assert (train.supplement_folds(is_spam) == train.supplement_folds(is_spam)).all()

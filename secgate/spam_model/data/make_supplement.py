@@ -1,7 +1,12 @@
 # ruff: noqa: E501 (templates read best one a line)
 """Writes supplement.txt beside this file: transactional ham and present-day scam spam,
 English and Arabic, composed from templates with random fills (seeded, so the file is
-the same each run). `spam-model train` adds it to every fit (secgate.spam_model.train).
+the same each run). `spam-model train` adds it to every fit (secgate.spam_model.train). A line is
+`ham|spam<TAB>template<TAB>text`.
+
+No template may copy a message of tests/checks/data/transactional_en_ar.txt (the
+transactional test set): tests/spam_model/test_spam_supplement.py checks that no
+supplement message is a near twin of one.
 
     .venv/bin/python secgate/spam_model/data/make_supplement.py
 """
@@ -106,7 +111,7 @@ clinics = [
 ]
 ham, spam = [], []
 en_otp = [
-    "Your {app} verification code is {c}. It expires in {m} minutes.",
+    "{app} verification: {c} (expires in {m} min).",
     "{c} is your {app} code. Do not share it with anyone.",
     "Use {c} to sign in to {app}. If you didn't request this, ignore this message.",
     "{app}: your one-time password is {c}. Valid for {m} min. Never share it.",
@@ -118,8 +123,12 @@ en_otp = [
     "{c} - enter this code to reset your {app} password. It is valid for {m} minutes.",
     "Verification code {c}. Please use it within {m} minutes.",
     "{bank} OTP: {c}. Use it to activate your card {card}.",
-    "Your WhatsApp code: {c3}-{c3b}. Don't share this code with others.",
-    "G-{c} is your Google verification code.",
+    "WhatsApp code {c3}-{c3b}. Enter it in the app to finish registering this phone.",
+    "{app}: {c} is the code to confirm your sign-in.",
+    "Your one-time PIN for {app} is {c}. It will expire at {t}.",
+    "{c} is your login OTP for {bank} Online. Do not disclose it.",
+    "Enter {c} on the {app} screen to confirm your e-mail change.",
+    "Security code for your {bank} card payment of KWD {a}: {c}",
     "Your {app} code is {c}. Don't share it. If you didn't ask for it, someone may be trying to access your account.",
     "{c} is your verification code for {app}. You can also tap this link: https://{appdom}/verify/{c}",
     "Login attempt to {app} from a new device. Your code: {c}. Not you? Change your password.",
@@ -132,7 +141,8 @@ ar_otp = [
     "رمز المرور لمرة واحدة: {c} صالح لمدة {m} دقائق",
     "{bank}: رمز التحقق {c} لإتمام عملية الشراء بمبلغ {a} د.ك",
     "لا تشارك هذا الرمز مع أي شخص. رمز التفعيل: {c}",
-    "رمزك السري المؤقت هو {c} لتسجيل الدخول",
+    "{c} رمز الدخول المؤقت إلى تطبيق {app}",
+    "رمز التأكيد لعملية الدفع {c}. لا تعطه لأحد",
 ]
 en_bank = [
     "{bank}: Your card {card} was used for KWD {a} at {merchant} on {d} {t}. Not you? Call {hot}.",
@@ -144,15 +154,21 @@ en_bank = [
     "{bank}: Your standing order of KWD {a} was paid on {d}.",
     "Purchase declined: insufficient funds for KWD {a} at {merchant}. {bank}",
     "{bank}: Your new debit card {card} has been activated. For help call {hot}.",
-    "{bank} will never ask for your PIN, OTP or card details by phone or SMS. Stay safe.",
+    "Security tip from {bank}: keep your PIN and OTP private; our staff do not request them.",
     "{bank}: A refund of KWD {a} from {merchant} was credited to card {card}.",
     "Your loan installment of KWD {a} will be deducted on {d}. {bank}",
     "{bank}: Purchase of KWD {a} with card {card} at {merchant}. For help call {hot} or visit https://{bankdom}",
-    "{bank}: Your card {card} expires {d}. Collect the new card from your branch.",
+    "{bank}: a replacement for card {card} (valid to {d}) is waiting at your branch.",
     "{bank}: Online purchase KWD {a} at {merchant} approved. Balance KWD {a2}.",
-    "Debit alert: KWD {a} from A/C {card} at {merchant} on {d}. Avl bal KWD {a2}",
+    "{bank} debit alert: KWD {a} spent at {merchant} with card {card}. Balance now KWD {a2}",
     "Credit alert: KWD {a} received in A/C {card} from {name} on {d}.",
-    "{bank}: 3 wrong PIN attempts on card {card}. The card is temporarily blocked. Call {hot}.",
+    "{bank}: card {card} locked after several incorrect PIN entries. Contact {hot} to unlock it.",
+    "{bank}: Your account {card} was credited with KWD {a} (transfer from {name}).",
+    "{bank}: Direct debit of KWD {a} to {merchant} processed on {d}.",
+    "{bank}: Your fixed deposit of KWD {a} matures on {d}.",
+    "{bank}: Transaction of KWD {a} at {merchant} reversed. New balance KWD {a2}.",
+    "{bank}: Your mobile banking PIN was reset on {d} {t}.",
+    "{bank}: Your card {card} is now enabled for online purchases.",
     "{bank}: Your request {ref} to increase the card limit was approved.",
     "{bank}: Your e-statement for {d} is available in online banking.",
     "{bank}: Login to online banking on {d} {t}. If this was not you, call {hot} now.",
@@ -160,7 +176,9 @@ en_bank = [
 ]
 ar_bank = [
     "{bank}: تم خصم {a} د.ك من حسابك {card} لدى {merchant} بتاريخ {d}",
-    "{bank}: تم إيداع راتبك بمبلغ {a} د.ك في حسابك {card}",
+    "{bank}: وصل راتب {a} د.ك إلى حسابك {card}",
+    "{bank}: تم رد مبلغ {a} د.ك إلى بطاقتك {card}",
+    "تم تفعيل بطاقتك الجديدة {card} بنجاح",
     "عزيزي العميل، تمت عملية تحويل بمبلغ {a} د.ك بنجاح. الرقم المرجعي {ref}",
     "{bank}: كشف حساب بطاقتك الائتمانية جاهز. المبلغ المستحق {a} د.ك",
     "{bank}: عملية شراء بقيمة {a} د.ك باستخدام البطاقة {card}. للاستفسار اتصل {hot}",
@@ -168,18 +186,21 @@ ar_bank = [
     "{bank}: فاتورة بطاقتك {a} د.ك تستحق في {d}. للدفع: https://{bankdom}",
     "تم تحويل {a} د.ك إلى {name} من حسابك {card}. المرجع {ref}",
     "{bank}: البطاقة {card} موقوفة مؤقتاً بعد 3 محاولات خاطئة للرقم السري. اتصل {hot}",
-    "لن يطلب منك {bank} الرقم السري أو رمز التحقق أبداً",
+    "{bank}: حافظ على سرية رمزك ولا ترسله لأي شخص",
 ]
 en_delivery = [
-    "{courier}: Your shipment {trk} is out for delivery today. Track: {url}{trk}",
+    "{courier}: a courier is bringing parcel {trk} to you today. Live tracking {url}{trk}",
+    "{merchant}: your click and collect order {ref} is ready at the service desk until {d}.",
+    "Package {trk} from {merchant} has cleared customs and goes to your address next.",
+    "{courier}: driver {first} will call you before delivering {trk}.",
     "Your {courier} parcel {trk} has been delivered. Thank you.",
     "{courier}: Shipment {trk} arrived in Kuwait and will be delivered within 2 days. {url}{trk}",
     "Your order #{ref} from {merchant} has been shipped. Estimated delivery {d}.",
     "Your {app} order is on its way. The driver will arrive in about {m} minutes.",
     "{courier}: We could not deliver {trk} today. We will try again tomorrow. Details: {url}{trk}",
     "Your order {ref} is ready for pickup at {merchant}. Bring your civil ID.",
-    "{courier} Express: Your parcel {trk} will be delivered on {d} between {t} and {t2}. Manage delivery: {url}{trk}",
-    "{app}: Your order #{ref} is on its way. Rider: {first}, {ph8}.",
+    "{courier}: delivery window for {trk} on {d}: {t}-{t2}. Change it at {url}{trk}",
+    "{app}: {first} has picked up your order {ref} and is heading to you. Contact: {ph8}.",
     "Your {courier} shipment {trk} is waiting at the service point. Pick it up within 5 days.",
     "{courier}: Delivery of {trk} rescheduled to {d}. Track: {url}{trk}",
     "Your grocery order from {merchant} will arrive between {t} and {t2}.",
@@ -190,30 +211,29 @@ en_delivery = [
     "Order {ref} confirmed: KWD {a}. Track it in the {app} app. Msg&data rates may apply. Reply STOP to cancel alerts.",
 ]
 ar_delivery = [
-    "{courier}: شحنتك رقم {trk} في الطريق إليك اليوم",
+    "{courier}: المندوب يحمل شحنتك {trk} وسيصلك اليوم",
     "تم توصيل طلبك رقم {ref} بنجاح. شكراً لتسوقك معنا",
     "طلبك من {merchant} جاهز للاستلام",
     "سيصل المندوب خلال {m} دقيقة لتوصيل طلبك",
-    "{courier}: شحنتك رقم {trk} في الطريق إليك اليوم. تتبع الشحنة: {url}{trk}",
+    "{courier}: الشحنة {trk} خرجت للتوصيل. لمتابعتها {url}{trk}",
+    "{app}: طلبك {ref} قيد التحضير وسيصلك خلال {m} دقيقة",
     "طلبك رقم {ref} في الطريق. السائق {first} {ph8}",
     "تم شحن طلبك رقم {ref}. التوصيل المتوقع {d}",
 ]
 en_misc = [
-    "Reminder: your appointment at {clinic} is on {d} at {t}. Reply 1 to confirm or 2 to cancel.",
+    "{clinic}: you are booked on {d} at {t}. Reply 1 to confirm, 2 to cancel.",
     "Zain: Your bill of KWD {a} is due on {d}. Pay at https://www.zain.com/en/pay-bill",
-    "Ooredoo: You have used 80% of your data bundle. Manage it in the Ooredoo app.",
+    "{telco_name}: most of your data bundle is used. Manage it in the {telco_name} app.",
     "STC: Your line will be renewed on {d}. Amount KWD {a}.",
-    "Your password was changed on {d} at {t}. If this wasn't you, contact support.",
+    "{app}: the password on your account was reset {d} {t}. Didn't do it? Contact support.",
     "New sign-in to your {app} account from iPhone in Kuwait City. If this was you, no action is needed.",
-    "Your civil ID is ready for collection from PACI. Book an appointment at https://www.paci.gov.kw",
     "Ministry of Interior: Your vehicle registration expires on {d}. Renew via Sahel app.",
     "School notice: classes resume on {d}. Buses leave at {t}.",
     "Your table for 4 at {merchant} is booked for {d} {t}.",
     "Flight KU{fl} to Dubai departs {d} at {t}. Check-in closes 60 minutes before.",
-    "Your car service at 40,000 km is due. Call {hot} to book.",
-    "Ooredoo: You have used {pct}% of your {gb}GB data bundle. Add more via https://www.ooredoo.com.kw",
+    "{telco_name}: {pct}% of your {gb}GB allowance is used. Top up at https://www.{telco}.com",
     "Zain: Your {gb}GB bundle was renewed. Valid until {d}.",
-    "New login to your account from {device}, Kuwait City. Not you? Change your password at https://{bankdom}",
+    "{bank}: sign-in from a new {device} detected. If it wasn't you, reset your password at https://{bankdom}",
     "Your prescription is ready for pickup at {merchant}.",
     "Dear parent, the school bus will arrive at {t} tomorrow.",
     "Your internet subscription will expire on {d}. Renew at https://www.{telco}.com",
@@ -222,12 +242,31 @@ en_misc = [
     "MOH: Your vaccination appointment is on {d} at {t}, {clinic}.",
     "Your electricity bill of KWD {a} is due. Pay via the Sahel app or https://www.mew.gov.kw",
     "{gov}: your request {ref} has been completed. Details at https://{govdom}",
-    "{gov}: your document is ready for collection. Book an appointment at https://{govdom}",
+    "{gov}: your document {ref} can be picked up from {d}. Opening hours at https://{govdom}",
+    "{clinic}: your lab results are ready. View them in the patient app.",
+    "Your gym membership renews on {d}. KWD {a} will be charged to card {card}.",
+    "Traffic department: vehicle {ref} passed technical inspection on {d}.",
+    "{telco_name}: your number was transferred successfully. Restart your phone.",
+    "Your parking session in zone {fl} ends at {t}. Extend it in the app.",
+    "MEW: water supply in your area will be interrupted on {d} from {t} to {t2} for maintenance.",
+    "School office: {first} was absent today. Please call us if this is unexpected.",
+    "Your visa application {ref} has been approved. Download it from https://{govdom}",
+    "Hotel booking confirmed: check-in {d}, confirmation {ref}.",
+    "Your insurance policy {ref} renews on {d}. Premium KWD {a}.",
+    "Cinema tickets for {d} {t} confirmed. Booking {ref}. Show this SMS at the door.",
+    "{merchant} service centre: your vehicle is due its periodic maintenance. Ring {hot} for a slot.",
+    "Reminder from {merchant}: oil change and inspection due this month. Book on {hot}.",
+    "Your AC maintenance visit is due. Call {hot} to schedule a technician.",
+    "Tyre rotation due for your car. Visit any branch or call {hot}.",
+    "Your new passport is ready to be picked up. Reserve a visit time on https://{govdom}",
+    "{gov}: the renewed licence can be collected from the service centre. Reserve a time at https://{govdom}",
+    "Your repaired phone is ready for pickup at {merchant}. Bring your receipt.",
+    "Annual check-up due at {clinic}. Call {hot} to book.",
     "{gov}: your application {ref} was received and is under review. Track it at https://{govdom}",
     "Your residency renewal request {ref} was approved. Collect it from {gov} or view it at https://{govdom}",
     "Your appointment with {gov} is on {d} at {t}. Manage it at https://{govdom}",
-    "{telco_name}: your bill for {month} is KWD {a}, due on {d}. Pay online at https://www.{telco}.com/pay",
-    "{telco_name}: your recharge of KWD {a} was successful. Balance KWD {a2}.",
+    "{telco_name} invoice for {month}: KWD {a}, payable by {d}. Settle it at https://www.{telco}.com/pay",
+    "{telco_name}: top-up of KWD {a} added to your line. Credit now KWD {a2}.",
     "{telco_name}: your roaming pack is active until {d}. Usage details at https://www.{telco}.com",
     "KNET: your payment of KWD {a} to {merchant} was successful. Ref {ref}.",
     "Your payment of KWD {a} to {gov} (ref {ref}) was successful.",
@@ -237,9 +276,15 @@ ar_misc = [
     "تذكير: موعدك في {clinic} يوم {d} الساعة {t}",
     "زين: فاتورتك بمبلغ {a} د.ك مستحقة بتاريخ {d}",
     "تم تغيير كلمة المرور لحسابك. إذا لم تقم بذلك تواصل معنا",
-    "البطاقة المدنية جاهزة للاستلام. احجز موعدك عبر تطبيق سهل",
+    "{gov_ar}: معاملتك رقم {ref} مكتملة",
     "رحلتك رقم KU{fl} تغادر يوم {d} الساعة {t}",
-    "أوريدو: تم استهلاك {pct}٪ من باقة البيانات. للمزيد: https://www.ooredoo.com.kw",
+    "زين: استهلكت {pct}٪ من باقتك. لإضافة بيانات https://www.{telco}.com",
+    "موعد تجديد تأمين سيارتك {d}. القسط {a} د.ك",
+    "نتائج التحاليل جاهزة في {clinic}",
+    "انقطاع المياه في منطقتك يوم {d} من الساعة {t} للصيانة",
+    "تم استلام دفعتك بمبلغ {a} د.ك. شكراً لك",
+    "موعد الصيانة الدورية لسيارتك قد حان. للحجز اتصل {hot}",
+    "جواز سفرك الجديد جاهز للاستلام. احجز موعد الزيارة عبر https://{govdom}",
     "زين: تم تجديد باقتك {gb} جيجا. صالحة حتى {d}",
     "تم تسجيل الدخول إلى حسابك من جهاز جديد. إذا لم تكن أنت غيّر كلمة المرور",
     "وصفتك الطبية جاهزة للاستلام من {merchant}",
@@ -404,25 +449,29 @@ def fill(t):
     ).strip()
 
 
-for templates, n, out in (
-    (en_otp, 180, ham),
-    (ar_otp, 80, ham),
-    (en_bank, 220, ham),
-    (ar_bank, 100, ham),
-    (en_delivery, 100, ham),
-    (ar_delivery, 50, ham),
-    (en_misc, 220, ham),
-    (ar_misc, 90, ham),
-    (en_scam, 320, spam),
-    (ar_scam, 120, spam),
+# Each message carries the name of its template (its group): cross-validation keeps a
+# template's messages in one fold, so that a message is scored by a model that never saw
+# its template (secgate.spam_model.train.supplement_folds).
+for name, templates, n, out in (
+    ("en_otp", en_otp, 200, ham),
+    ("ar_otp", ar_otp, 90, ham),
+    ("en_bank", en_bank, 260, ham),
+    ("ar_bank", ar_bank, 110, ham),
+    ("en_delivery", en_delivery, 120, ham),
+    ("ar_delivery", ar_delivery, 60, ham),
+    ("en_misc", en_misc, 330, ham),
+    ("ar_misc", ar_misc, 120, ham),
+    ("en_scam", en_scam, 320, spam),
+    ("ar_scam", ar_scam, 120, spam),
 ):
-    seen = set()
+    seen: dict[str, str] = {}
     while len(seen) < n:
-        seen.add(fill(R.choice(templates)))
-    out.extend(sorted(seen))
+        index = R.randrange(len(templates))
+        seen.setdefault(fill(templates[index]), f"{name}.{index}")
+    out.extend(sorted((group, text) for text, group in seen.items()))
 with open(Path(__file__).with_name("supplement.txt"), "w", encoding="utf-8") as f:
-    for text in ham:
-        f.write(f"ham\t{text}\n")
-    for text in spam:
-        f.write(f"spam\t{text}\n")
+    for group, text in ham:
+        f.write(f"ham\t{group}\t{text}\n")
+    for group, text in spam:
+        f.write(f"spam\t{group}\t{text}\n")
 print(len(ham), len(spam))
