@@ -1,7 +1,11 @@
 -- wrk script: the pre-send content check, POST /api/v1/checks/message (JSON body)
 -- with a pipeline token, cycling through a few messages, transactional and spam.
 --
---   wrk -t2 ... -s checks_message.lua URL -- TOKEN
+--   wrk -t2 ... -s checks_message.lua URL -- TOKEN [USERNAME SENDER RECIPIENTS]
+--
+-- With USERNAME the check is the account's (its sender IDs, its pumping history):
+-- SENDER is then one of its sender IDs and RECIPIENTS a comma-separated list of
+-- numbers sent with every message. Without it, sender "SecGate" and no recipients.
 --
 -- Each answer must be 200 with a "verdict"; done() prints how many were not, and the
 -- first such answer, as `bench-failures: N` and `bench-first-failure: BODY` for run.py.
@@ -31,9 +35,18 @@ end
 
 function init(args)
   headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. args[1] }
+  local prefix = '{"sender": "SecGate", '
+  if args[2] then
+    local recipients = {}
+    for number in string.gmatch(args[4] or "", "[^,]+") do
+      table.insert(recipients, json_string(number))
+    end
+    prefix = '{"username": ' .. json_string(args[2]) .. ', "sender": ' .. json_string(args[3])
+      .. ', "recipients": [' .. table.concat(recipients, ", ") .. '], '
+  end
   bodies = {}
   for i, text in ipairs(MESSAGES) do
-    bodies[i] = '{"sender": "SecGate", "message": ' .. json_string(text) .. '}'
+    bodies[i] = prefix .. '"message": ' .. json_string(text) .. '}'
   end
 end
 

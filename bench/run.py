@@ -19,6 +19,10 @@ Scenarios, each measured in several rounds (median printed):
 - check1: the pre-send content check, `POST /api/v1/checks/message` with a pipeline
   token (bench/checks_message.lua cycles through transactional and spam messages):
   req/s, p50, p99 and the ratio to hello. The model alone: bench/spam_model.py.
+- check1u: the same check for an account ("username": a bench account, sender one of
+  its sender IDs, CHECK_RECIPIENTS recipients): the account is read from the database
+  on every request, and the pumping and send-rate checks judge the recipients (as a
+  dry run: nothing counted, so every request is judged alike).
 
 One run sets up the stores (bench/stores.py): a fresh PostgreSQL database
 `secgate_bench_<pid>` on --pg-admin-url, migrated with Alembic, and a Redis database
@@ -95,6 +99,8 @@ READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 SEND_SCRIPT = BENCH_DIR / "kwtsms_send.lua"
 CHECK_SCRIPT = BENCH_DIR / "checks_message.lua"
+# check1u's recipients: a few valid Kuwaiti mobiles, the same in every request.
+CHECK_RECIPIENTS = ("96550000001", "96555000002", "96566000003")
 
 # How each server is started: (port, private work dir, stores, extra environment)
 # -> (argv, environment).
@@ -121,6 +127,8 @@ class Scenario:
     drain: bool = False
     # The script's argument is a pipeline token (Authorization: Bearer).
     pipeline_token: bool = False
+    # With the token: the check names a bench account (checks_message.lua's USERNAME).
+    check_account: bool = False
     # wrk connections, when not --connections: a 200-number send takes tens of
     # milliseconds of the gateway's CPU, so 64 at once would wait for seconds (and
     # reach wrk's timeout) without adding throughput.
@@ -191,10 +199,24 @@ SCENARIOS = [
     ),
     Scenario("dispatch", "gateway", drain=True),
     Scenario("check1", "gateway", "/api/v1/checks/message", CHECK_SCRIPT, pipeline_token=True),
+    Scenario(
+        "check1u",
+        "gateway",
+        "/api/v1/checks/message",
+        CHECK_SCRIPT,
+        pipeline_token=True,
+        check_account=True,
+    ),
 ]
 
 # (numerator, denominator): printed as the numerator's share of the denominator.
-RATIOS = [("healthz", "hello"), ("send1", "hello"), ("send200", "hello"), ("check1", "hello")]
+RATIOS = [
+    ("healthz", "hello"),
+    ("send1", "hello"),
+    ("send200", "hello"),
+    ("check1", "hello"),
+    ("check1u", "hello"),
+]
 
 
 @dataclass(frozen=True)
@@ -413,6 +435,7 @@ class Bench:
     accounts: dict[str, list[BenchAccount]]
     drain_account: BenchAccount | None
     pipeline_token: str = ""
+    check_account: BenchAccount | None = None
     next_drain_number: int = 0
 
     def measure(self, scenario: Scenario, duration_s: int, *, warmup: bool) -> Measurement:
@@ -423,6 +446,10 @@ class Bench:
         else:
             load = self._load(scenario)
             args = [self.pipeline_token] if scenario.pipeline_token else None
+            if args and scenario.check_account:
+                assert self.check_account is not None
+                account = self.check_account
+                args += [account.username, account.sender, ",".join(CHECK_RECIPIENTS)]
             result = run_wrk(self._url(scenario), load, duration_s, scenario.wrk_script, args)
             measured = Measurement(result.requests_per_s, None, result.p50_ms, result.p99_ms)
         check_alive(self.running[scenario.server])
@@ -509,13 +536,16 @@ def benchmark(scenarios: list[Scenario], options: Options) -> dict[str, list[Mea
             token = ""
             if any(s.pipeline_token for s in scenarios):
                 token = create_pipeline_token(stores.database_url)
+            check_account = None
+            if any(s.check_account for s in scenarios):
+                check_account = create_accounts(stores.database_url, ["bench-check"])[0]
         except (StoreError, LoadError) as exc:
             raise BenchError(str(exc)) from exc
         running = {
             name: stack.enter_context(started(SERVERS[name], tmp, stores, options.gateway_env))
             for name in dict.fromkeys(s.server for s in scenarios)
         }
-        bench = Bench(options, stores, running, accounts, drain_account, token)
+        bench = Bench(options, stores, running, accounts, drain_account, token, check_account)
 
         if options.warmup_s > 0:
             for scenario in scenarios:

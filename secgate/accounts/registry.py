@@ -11,11 +11,13 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import phonenumbers
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from secgate.auth.passwords import PasswordHasher
 from secgate.checks import protected_senders
@@ -77,6 +79,56 @@ async def find_account(session: AsyncSession, username: str) -> Account | None:
     if not _USERNAME.fullmatch(key):
         return None
     return await session.scalar(select(Account).where(Account.username_key == key))
+
+
+@dataclass(frozen=True, slots=True)
+class AccountProfile:
+    """What the content checks need of an account (secgate.checks.routes), read fresh
+    on every call."""
+
+    id: int
+    username_key: str
+    mobile: str
+    home_country: str
+    sender_ids: frozenset[str]
+
+
+_ACCOUNTS = Account.__table__
+_SENDER_IDS = SenderId.__table__
+# One statement for the accounts and their sender IDs (a row per sender ID, one with
+# NULL for an account without any), built once: through the ORM this was a query for
+# the accounts, another for their sender IDs, and the ORM's bookkeeping.
+_PROFILES = (
+    select(
+        _ACCOUNTS.c.id,
+        _ACCOUNTS.c.username_key,
+        _ACCOUNTS.c.mobile,
+        _ACCOUNTS.c.home_country,
+        _SENDER_IDS.c.name,
+    )
+    .select_from(_ACCOUNTS.outerjoin(_SENDER_IDS, _SENDER_IDS.c.account_id == _ACCOUNTS.c.id))
+    .where(_ACCOUNTS.c.username_key.in_(bindparam("keys", expanding=True)))
+)
+
+
+async def account_profiles(
+    connection: AsyncConnection, usernames: Iterable[str]
+) -> dict[str, AccountProfile]:
+    """The accounts of `usernames` that exist, by username_key, in one round trip."""
+    keys = {key for key in map(username_key, usernames) if _USERNAME.fullmatch(key)}
+    if not keys:
+        return {}
+    rows: dict[str, tuple[int, str, str, set[str]]] = {}
+    for account_id, key, mobile, home_country, sender in await connection.execute(
+        _PROFILES, {"keys": sorted(keys)}
+    ):
+        _, _, _, senders = rows.setdefault(key, (account_id, mobile, home_country, set()))
+        if sender is not None:
+            senders.add(sender)
+    return {
+        key: AccountProfile(account_id, key, mobile, home_country, frozenset(senders))
+        for key, (account_id, mobile, home_country, senders) in rows.items()
+    }
 
 
 async def create_account(

@@ -42,10 +42,14 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from secgate import appkeys
-from secgate.accounts.registry import USERNAME_MAX_CHARS, find_account
+from secgate.accounts.registry import (
+    USERNAME_MAX_CHARS,
+    AccountProfile,
+    account_profiles,
+    username_key,
+)
 from secgate.auth.principal import require_role
 from secgate.checks.pipeline import Pipeline, SenderRegistered
 from secgate.checks.sender_ids import MAX_SENDER_CHARS
@@ -53,7 +57,7 @@ from secgate.checks.verdict import Decision, MessageUnderCheck
 from secgate.settings import Settings
 from secgate.sms.encoding import encode_info
 from secgate.sms.numbers import InvalidNumber, normalize_msisdn
-from secgate.storage.models import Account
+from secgate.storage.db import read_connection
 from secgate.web.errors import ApiError
 from secgate.web.json_body import read_model
 
@@ -139,7 +143,7 @@ async def check_batch(
     pipeline: Pipeline,
     bodies: Sequence[MessageBody],
     messages: Sequence[MessageUnderCheck],
-    accounts: dict[str, Account],
+    accounts: dict[str, AccountProfile],
 ) -> list[Decision]:
     """Decide a batch, grouped by what changes the pipeline (the account named, whether
     alerts are raised): one batched model call per group, answers in request order."""
@@ -159,7 +163,7 @@ async def check_batch(
 
 def under_check(
     body: MessageBody,
-    account: Account | None,
+    account: AccountProfile | None,
     settings: Settings,
     client_ip: str | None,
     now: float,
@@ -178,9 +182,7 @@ def under_check(
         text=body.message,
         recipients=tuple(recipients),
         account_id=account.id if account is not None else None,
-        account_sender_ids=(
-            frozenset(s.name for s in account.sender_ids) if account is not None else frozenset()
-        ),
+        account_sender_ids=account.sender_ids if account is not None else frozenset(),
         # A dry run is judged like a test send: no throttle started, no alert.
         test=body.dry_run,
         client_ip=client_ip,
@@ -188,7 +190,7 @@ def under_check(
     )
 
 
-def _pipeline_for(pipeline: Pipeline, account: Account | None) -> Pipeline:
+def _pipeline_for(pipeline: Pipeline, account: AccountProfile | None) -> Pipeline:
     if account is None:
         return pipeline
     return pipeline.with_first(SenderRegistered(account.mobile))
@@ -219,25 +221,23 @@ def _check_sizes(body: MessageBody, settings: Settings, field_prefix: str) -> No
 
 async def _accounts(
     request: web.Request, bodies: Sequence[MessageBody], *, batch: bool
-) -> dict[str, Account]:
-    """The accounts named, by the name given; 400 for one that does not exist. No
+) -> dict[str, AccountProfile]:
+    """The accounts named, by the name given; 400 for the first that does not exist.
+    One statement for all of them, outside a transaction (one round trip), read afresh
+    for every request: a blocked account or a removed sender ID counts at once. No
     database round trip when no account is named."""
-    if all(body.username is None for body in bodies):
+    usernames = [body.username for body in bodies if body.username is not None]
+    if not usernames:
         return {}
-    async with request.app[appkeys.DB_SESSIONS]() as session:
-        return await _find_accounts(session, bodies, batch=batch)
-
-
-async def _find_accounts(
-    session: AsyncSession, bodies: Sequence[MessageBody], *, batch: bool
-) -> dict[str, Account]:
-    found: dict[str, Account] = {}
+    async with read_connection(request.app[appkeys.DB_ENGINE]) as connection:
+        profiles = await account_profiles(connection, usernames)
+    found: dict[str, AccountProfile] = {}
     for index, body in enumerate(bodies):
         username = body.username
         if username is None or username in found:
             continue
-        account = await find_account(session, username)
-        if account is None:
+        profile = profiles.get(username_key(username))
+        if profile is None:
             field = f"messages.{index}.username" if batch else "username"
             raise ApiError(
                 400,
@@ -245,7 +245,7 @@ async def _find_accounts(
                 f"{field}: no account named {username!r}",
                 extra={"fields": [{"field": field, "problem": "no such account"}]},
             )
-        found[username] = account
+        found[username] = profile
     return found
 
 

@@ -26,6 +26,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from secgate.accounts.registry import PASSWORD_MAX_CHARS, find_account, username_key
 from secgate.alerts.store import AlertSink
@@ -38,6 +39,7 @@ log = logging.getLogger("secgate.sms.api_auth")
 
 CACHE_KEY_PREFIX = "api.credential:"
 IP_LOCKDOWN_ALERT = "api.ip_lockdown"
+_WITH_SENDER_IDS = [joinedload(Account.sender_ids)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,8 @@ class ApiAuthenticator:
         cache_key = self._cache_key(username, password)
         cached = await self._cached(cache_key)
         if cached is not None:
-            account = await session.get(Account, cached.account_id)
+            # The account and its sender IDs (which the handlers use) in one query.
+            account = await session.get(Account, cached.account_id, options=_WITH_SENDER_IDS)
             if account is not None and self._still_matches(account, username, cached):
                 return account
 

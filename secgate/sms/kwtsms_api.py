@@ -53,6 +53,7 @@ from secgate.sms import contacts, delivery_log
 from secgate.sms.api_auth import ApiAuthenticator, ApiDenied
 from secgate.sms.rules import read_numbers, region_of
 from secgate.sms.send import SendRefused, SendRequest, sending_account
+from secgate.storage.db import read_session
 from secgate.storage.models import Account, Message
 from secgate.web.errors import ApiError
 from secgate.web.json_body import read_json_object
@@ -287,21 +288,21 @@ def classify_numbers(
 
 async def balance(request: web.Request) -> web.Response:
     credentials = await read_fields(request, Credentials)
-    async with request.app[appkeys.DB_SESSIONS]() as session:
+    async with read_session(request.app[appkeys.DB_SESSIONS]) as session:
         account = await authenticated(request, session, credentials)
         return ok({"available": account.balance, "purchased": account.purchased})
 
 
 async def senderid(request: web.Request) -> web.Response:
     credentials = await read_fields(request, Credentials)
-    async with request.app[appkeys.DB_SESSIONS]() as session:
+    async with read_session(request.app[appkeys.DB_SESSIONS]) as session:
         account = await authenticated(request, session, credentials)
         return ok({"senderid": sender_ids(account)})
 
 
 async def coverage(request: web.Request) -> web.Response:
     credentials = await read_fields(request, Credentials)
-    async with request.app[appkeys.DB_SESSIONS]() as session:
+    async with read_session(request.app[appkeys.DB_SESSIONS]) as session:
         account = await authenticated(request, session, credentials)
         codes = calling_codes(account.activated_countries)
     if not codes:
@@ -312,7 +313,7 @@ async def coverage(request: web.Request) -> web.Response:
 async def validate(request: web.Request) -> web.Response:
     fields = await read_fields(request, ValidateFields)
     settings = request.app[appkeys.SETTINGS]
-    async with request.app[appkeys.DB_SESSIONS]() as session:
+    async with read_session(request.app[appkeys.DB_SESSIONS]) as session:
         account = await authenticated(request, session, fields)
         home_country, activated = account.home_country, list(account.activated_countries)
     if len(fields.mobile) > settings.max_numbers_per_request:
@@ -329,7 +330,7 @@ async def send(request: web.Request) -> web.Response:
     if fields.group is not None and fields.mobile is not None:
         raise kwtsms_error("ERR002", "Invalid parameters: give mobile or group, not both")
     group_id = None
-    async with request.app[appkeys.DB_SESSIONS]() as session:
+    async with read_session(request.app[appkeys.DB_SESSIONS]) as session:
         account = await authenticated(request, session, fields)
         account_id = account.id
         # Handed to the send, which then need not read the account again.
@@ -372,7 +373,7 @@ async def send(request: web.Request) -> web.Response:
 
 async def report(request: web.Request) -> web.Response:
     fields = await read_fields(request, ReportFields)
-    async with request.app[appkeys.DB_SESSIONS]() as session:
+    async with read_session(request.app[appkeys.DB_SESSIONS]) as session:
         account = await authenticated(request, session, fields)
         # No msg-id is longer than the column; such a one is not looked up.
         found = None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, make_url, text
+from sqlalchemy import event, exc, make_url, text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -28,11 +31,25 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    # A round trip per checkout, so that a connection the server dropped (a restart
-    # drops them all) is replaced before a request uses it. Measured on the 200-number
-    # send bench, turning it off gained nothing beyond the noise.
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping") and url.get_backend_name() == "postgresql":
+        event.listen(engine.sync_engine, "checkout", _replace_closed)
+    return engine
+
+
+def _replace_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A connection the server closed (a restart, pg_terminate_backend, an idle
+    timeout: each sends FATAL and closes the socket) is replaced before a request uses
+    it. The driver has read that close as soon as the event loop ran, so asking it
+    costs no round trip; SQLAlchemy's pool_pre_ping costs three on asyncpg (BEGIN, an
+    empty query, ROLLBACK), six of a 1-number send's sixteen. What it would catch
+    beyond this, a peer gone silent, it can only wait for as the request itself would.
+    A statement that still meets a dead connection invalidates the whole pool
+    (SQLAlchemy's disconnect handling), so one failure at most follows a restart."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        # The pool discards this connection and checks out another (or a new one).
+        raise exc.DisconnectionError("the server closed this pooled connection")
 
 
 def open_engine(settings: Settings) -> AsyncEngine:
@@ -58,6 +75,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection for reads. On PostgreSQL each statement is a transaction of
+    its own: no BEGIN and ROLLBACK round trips around it, and it reads what it would
+    in a READ COMMITTED transaction (PostgreSQL's default), which takes a snapshot per
+    statement too. A caller needing one snapshot for several statements uses a session."""
+    async with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
+
+
+@asynccontextmanager
+async def read_session(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
+    """On PostgreSQL, a session whose statements each run in a transaction of their
+    own, as in read_connection: for reads, and writes of one statement each (a commit
+    then has nothing left to do). Spares the BEGIN and ROLLBACK round trips of a
+    session. SQLite (no round trips; one snapshot per transaction) keeps its own."""
+    async with sessions() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
 
 
 async def ping(engine: AsyncEngine) -> None:

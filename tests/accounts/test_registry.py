@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from secgate.accounts.registry import (
     BALANCE_MAX,
@@ -18,8 +18,10 @@ from secgate.accounts.registry import (
     AccountError,
     AccountExists,
     AccountNotFound,
+    AccountProfile,
     InvalidField,
     SenderIdExists,
+    account_profiles,
     add_sender_id,
     create_account,
     find_account,
@@ -28,7 +30,7 @@ from secgate.accounts.registry import (
 )
 from secgate.auth.passwords import PasswordHasher
 from secgate.settings import Settings
-from secgate.storage.db import SessionFactory
+from secgate.storage.db import SessionFactory, read_connection
 from secgate.storage.models import Account, Role, SenderId
 
 
@@ -477,3 +479,36 @@ async def test_unknown_country_is_not_activated(
 def test_every_domain_error_is_an_account_error() -> None:
     for error in (InvalidField, AccountExists, AccountNotFound, SenderIdExists):
         assert issubclass(error, AccountError)
+
+
+# -- account profiles (what the content checks read) ---------------------------------
+
+
+async def test_account_profiles_read_accounts_and_their_sender_ids_by_username_key(
+    db_engine: AsyncEngine, db_sessions: SessionFactory, hasher: PasswordHasher
+) -> None:
+    alice = await _create(db_sessions, hasher)
+    bob = await _create(db_sessions, hasher, username="bob", mobile="+965 5000 0001")
+    async with db_sessions() as session:
+        await add_sender_id(session, username="Alice", sender="ALICE")
+        await add_sender_id(session, username="Alice", sender="Alice Shop")
+        await session.commit()
+
+    async with read_connection(db_engine) as connection:
+        profiles = await account_profiles(connection, ["ALICE", "Bob", "nobody", "not valid!"])
+
+    assert profiles == {
+        "alice": AccountProfile(
+            alice.id, "alice", "96550000000", "KW", frozenset({"ALICE", "Alice Shop"})
+        ),
+        # No sender ID: an empty set, not a missing account.
+        "bob": AccountProfile(bob.id, "bob", "96550000001", "KW", frozenset()),
+    }
+
+
+async def test_account_profiles_of_no_valid_username_ask_nothing(db_engine: AsyncEngine) -> None:
+    statements: list[str] = []
+    event.listen(db_engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    async with read_connection(db_engine) as connection:
+        assert await account_profiles(connection, ["", "a" * 65, "bad\x00name"]) == {}
+    assert statements == []

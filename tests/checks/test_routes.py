@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from sqlalchemy import delete
 
 from secgate.alerts.store import list_alerts
 from secgate.app import create_app
@@ -184,6 +185,39 @@ async def test_an_unregistered_sender_answers_err008_first_as_the_send_api_does(
     answer = await check(client, pipeline_token, body)
     assert (answer["verdict"], answer["code"]) == ("reject", "ERR008")
     assert [r["check"] for r in answer["reasons"]] == ["sender_registered", "spam_model"]
+
+
+async def test_a_sender_id_removed_counts_from_the_next_check(
+    client: TestClient, pipeline_token: dict[str, str], bank: int, db_sessions: SessionFactory
+) -> None:
+    # The account is read afresh for every check: nothing remembers its sender IDs.
+    body = {"username": "nbk-bank", "sender": "NBK", "message": OTP}
+    assert (await check(client, pipeline_token, body))["verdict"] == "pass"
+    async with db_sessions.begin() as session:
+        await session.execute(delete(SenderId).where(SenderId.account_id == bank))
+    answer = await check(client, pipeline_token, body)
+    assert (answer["verdict"], answer["code"]) == ("reject", "ERR008")
+
+
+async def test_in_a_batch_the_first_unknown_username_is_400_with_its_index(
+    client: TestClient, pipeline_token: dict[str, str], bank: int
+) -> None:
+    known = {"username": "NBK-BANK", "sender": "NBK", "message": OTP}
+    answer = await check(
+        client,
+        pipeline_token,
+        {"messages": [known, {**known, "username": "nobody"}, {**known, "username": "none"}]},
+        400,
+        BATCH_PATH,
+    )
+    assert (answer["code"], answer["fields"][0]["field"]) == (
+        "account_not_found",
+        "messages.1.username",
+    )
+    # One account under two spellings: both are its view.
+    batch = {"messages": [known, {**known, "username": "nbk-bank"}]}
+    answers = (await check(client, pipeline_token, batch, path=BATCH_PATH))["results"]
+    assert [a["verdict"] for a in answers] == ["pass", "pass"]
 
 
 async def test_an_unknown_username_is_400(

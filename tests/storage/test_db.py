@@ -10,7 +10,13 @@ from contextlib import AsyncExitStack
 from sqlalchemy import text
 
 from secgate.settings import Settings
-from secgate.storage.db import create_engine, open_engine
+from secgate.storage.db import (
+    create_engine,
+    open_engine,
+    read_connection,
+    read_session,
+    session_factory,
+)
 
 
 async def test_the_pool_keeps_db_pool_connections_and_closes_the_overflow(
@@ -66,4 +72,51 @@ async def test_a_pooled_connection_the_server_dropped_is_replaced_unseen(
             assert await conn.scalar(text("SELECT pg_backend_pid()")) != pid
     finally:
         await admin.dispose()
+        await engine.dispose()
+
+
+async def test_a_read_connection_runs_each_statement_in_a_transaction_of_its_own(
+    postgres_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    # No BEGIN and ROLLBACK around the statements (two round trips a request).
+    engine = open_engine(make_settings(database_url=postgres_url))
+    try:
+        async with read_connection(engine) as conn:
+            first = await conn.scalar(text("SELECT txid_current()"))
+            second = await conn.scalar(text("SELECT txid_current()"))
+        assert first != second
+        # Given back to the pool as it was: a plain connection is transactional again.
+        async with engine.connect() as conn:
+            first = await conn.scalar(text("SELECT txid_current()"))
+            assert await conn.scalar(text("SELECT txid_current()")) == first
+    finally:
+        await engine.dispose()
+
+
+async def test_a_read_session_commits_each_statement_on_postgresql(
+    postgres_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    engine = open_engine(make_settings(database_url=postgres_url))
+    try:
+        async with read_session(session_factory(engine)) as session:
+            first = await session.scalar(text("SELECT txid_current()"))
+            assert await session.scalar(text("SELECT txid_current()")) != first
+    finally:
+        await engine.dispose()
+
+
+async def test_a_read_session_on_sqlite_keeps_one_transaction(
+    sqlite_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    # SQLite costs no round trip and gives one snapshot per transaction: kept as it is,
+    # so a write not committed is rolled back with the session.
+    engine = open_engine(make_settings(database_url=sqlite_url))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE IF NOT EXISTS read_session_probe (n INTEGER)"))
+        async with read_session(session_factory(engine)) as session:
+            await session.execute(text("INSERT INTO read_session_probe VALUES (1)"))
+        async with read_connection(engine) as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM read_session_probe")) == 0
+    finally:
         await engine.dispose()
