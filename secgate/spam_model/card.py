@@ -20,6 +20,40 @@ CITATION = (
 )
 
 
+def _candidates_table(metadata: Mapping[str, Any]) -> str:
+    rows = metadata.get("cv_candidates") or []
+    if not rows:
+        return ""
+    lines = [
+        "",
+        "Every candidate, out of fold (collection figures at that candidate's own thresholds;",
+        "the last column: the supplement's spam rejected):",
+        "",
+        "| C | length weight | word weight | reject | hold | spam rejected | ham rejected "
+        "| MCC | spam stopped | supplement spam rejected |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['svm_c']:g} | {row['length_weight']:g} | {row['word_weight']:g} "
+            f"| {row['reject_score']} | {row['hold_score']} | {_percent(row['spam_caught'])} "
+            f"| {_percent(row['ham_blocked'])} | {row['mcc']:.3f} "
+            f"| {_percent(row['spam_caught_with_hold'])} "
+            f"| {_percent(row['supplement_spam_caught'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _grid() -> str:
+    def values(name: str) -> str:
+        return ", ".join(f"{v:g}" for v in sorted({getattr(c, name) for c in train.CANDIDATES}))
+
+    return (
+        f"C in {values('svm_c')} × length weight in {values('length_weight')} × "
+        f"word weight in {values('word_weight')}"
+    )
+
+
 def render(metadata: Mapping[str, Any], model_name: str) -> str:
     stats = metadata["corpus"]
     held = metadata["held_out_metrics"]
@@ -84,12 +118,16 @@ Gives each SMS a spam score, a calibrated probability in 0..1. The pre-send chec
    folded, Arabic-Indic digits made ASCII; Cyrillic/Greek look-alikes in Latin words
    made Latin; lower case; look-alike digits and symbols inside words read as letters
    ("fr33" → free, "c4sh" → cash, "v!agra" → viagra); letters repeated 3+ times kept
-   twice; links and e-mail addresses → `URLTOKEN` / `EMAILTOKEN`; currency signs and
-   codes → `¤`; every digit → `0` (a number keeps its shape, not its value: no short
-   code or phone number can be memorised).
+   twice; links → `URLTOKEN` followed by the name of the site ("https://www.aramex.com/t/1"
+   → `URLTOKEN aramex`, "bit.ly/x" → `URLTOKEN bit`: in the 2011 collection nearly
+   every link is spam, and a bare placeholder made every courier's or bank's link
+   spam-like; whether a link is dangerous is the link rules' work), e-mail addresses →
+   `EMAILTOKEN`; currency signs and codes → `¤`; every digit → `0` (a number keeps its
+   shape, not its value: no short code or phone number can be memorised).
 2. Features: character 2- to 5-grams within words and word 1- and 2-grams, each hashed
    into 2^18 columns (numpy, no vocabulary) and tf-idf weighted (sublinear tf, l2 per
-   block); the standardised log length of the raw message, weight
+   block), the word block weighted {metadata.get("word_weight", 1.0)} against the character
+   block; the standardised log length of the raw message, weight
    {metadata["length_weight"]}.
 3. Classifier: `LinearSVC(C={metadata["svm_c"]}, class_weight="balanced")`, calibrated by
    `CalibratedClassifierCV(method="sigmoid", cv={metadata["cv_folds"]}, ensemble=False)`
@@ -103,7 +141,7 @@ templates are dealt into the same folds (each class's templates shuffled with th
 seed; all the messages of a template in one fold), and each fold's model, fitted without
 that fold of either, scores it: a supplement message is scored by a model that saw no
 message of its template, as a new kind of transactional message would be. For each
-candidate (C in 0.3, 1, 3 × length weight in 0, 0.1, 0.3) the thresholds are read off those scores:
+candidate ({_grid()}) the thresholds are read off those scores:
 
 - reject = the lowest score (step 0.001) at or above which at most
   {100 * train.MAX_HAM_REJECTED:g} % of the collection's training ham lies (half the 0.2 %
@@ -120,15 +158,16 @@ pass, and a refused code is lost to its user, so no transactional ham may be rej
 {stats["supplement_ham"]}); a held one is delayed, not lost, so a small share may be held.
 Because whole templates are held out, these scores are those of kinds of message the
 model has not seen, not of siblings of messages it has: they, not the collection, set
-both thresholds (the highest-scoring transactional ham are delivery notices with a
-tracking link, which read like the delivery scams).
+both thresholds (the highest-scoring transactional ham are notices with a link, such as
+data top-up and delivery tracking notices, which read like today's scams).
 
 The candidate with the best MCC of its reject decision on the collection wins. Chosen:
-C = {metadata["svm_c"]}, length weight {metadata["length_weight"]}; out of fold it rejected
+C = {metadata["svm_c"]}, length weight {metadata["length_weight"]}, word weight
+{metadata.get("word_weight", 1.0)}; out of fold it rejected
 {_percent(cv["spam_caught"])} of spam and {_percent(cv["ham_blocked"])} of ham (MCC
 {cv["mcc"]:.3f}), and stopped (rejected or held) {_percent(cv["spam_caught_with_hold"])} of
 spam and {_percent(cv["ham_held_or_blocked"])} of ham.{_supplement_cv(metadata)}
-
+{_candidates_table(metadata)}
 ## Thresholds
 
 | setting | value |
@@ -175,8 +214,8 @@ reports its best method catching 83.10 % of spam at 0.18 % ham blocked (MCC 0.89
 - Present-day traffic differs: transactional messages (codes, bank and delivery
   notices) look like 2011 spam (numbers, links, money); the supplement teaches the
   difference from templates, not from real traffic. Out of fold by template, it
-  recognises only a minority of the supplement's scam spam whose template it has not
-  seen (the figure above): present-day scams of a new kind are left to the content rules
+  rejects only part of the supplement's scam spam whose template it has not seen (the
+  figure above): present-day scams of a new kind are left partly to the content rules
   and to review. Review held messages and retrain on your own labelled traffic.
 - The scores are calibrated on the training mixture; on traffic with another spam
   share the same score means another probability: choose thresholds on your own data.

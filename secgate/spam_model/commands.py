@@ -79,6 +79,8 @@ def run_train(args: argparse.Namespace, settings: Settings) -> None:
     path = settings.spam_model_path
     metadata = result.metadata()
     metadata["data"] = data.name
+    # Recorded here, not only by save(), so that the card lists them too.
+    metadata["versions"] = model_file.library_versions()
     try:
         model_file.save(model_file.SpamModel(result.model, metadata), path)
         card.write(card.render(metadata, path.name), path.with_suffix(".md"))

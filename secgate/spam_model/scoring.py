@@ -110,7 +110,7 @@ class LinearScorer:
         normalise = _step(text, "normalise", FunctionTransformer)
         _require(normalise.func is features.normalise_all and not normalise.kw_args, "normalise")
         ngrams = _step(text, "ngrams", FeatureUnion)
-        _require(not ngrams.transformer_weights, "weighted n-gram blocks")
+        block_weights = ngrams.transformer_weights or {}
         blocks, offset = [], 0
         for name, block in ngrams.transformer_list:
             count = _step(block, "count", FunctionTransformer)
@@ -131,7 +131,8 @@ class LinearScorer:
                     bits,
                     bool(tfidf.sublinear_tf),
                     idf,
-                    weights[offset : offset + (1 << bits)],
+                    # The union multiplies the block's (normalised) columns by its weight.
+                    weights[offset : offset + (1 << bits)] * float(block_weights.get(name, 1.0)),
                 )
             )
             offset += 1 << bits

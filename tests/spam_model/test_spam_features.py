@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
+from secgate.spam_model.corpus import read_labelled, read_supplement
 from secgate.spam_model.features import (
     HashedTexts,
     char_ngram_counts,
@@ -15,6 +18,10 @@ from secgate.spam_model.features import (
     normalise_all,
     word_ngram_counts,
 )
+
+COLLECTION = (
+    Path(__file__).resolve().parents[3] / "shared" / "data" / "sms-spam-collection"
+) / "SMSSpamCollection"
 
 
 class TestNormalise:
@@ -58,16 +65,22 @@ class TestNormalise:
     @pytest.mark.parametrize(
         ("text", "expected"),
         [
-            ("Visit www.example.com now", "visit URLTOKEN now"),
-            ("go to http://x.co/abc", "go to URLTOKEN"),
-            ("hxxp://evil[.]com and evil[.]com", "URLTOKEN and URLTOKEN"),
-            ("bit.ly/3xKq9 is short", "URLTOKEN is short"),
+            ("Visit www.example.com now", "visit URLTOKEN example now"),
+            ("go to http://x.co/abc", "go to URLTOKEN x"),
+            ("hxxp://evil[.]com and evil[.]com", "URLTOKEN evil and URLTOKEN evil"),
+            ("bit.ly/3xKq9 is short", "URLTOKEN bit is short"),
+            # the site's name is the label before a second-level domain, if any
+            ("https://www.aramex.com.kw/t?id=1", "URLTOKEN aramex"),
+            ("HTTPS://Kfh-Verify.top/login", "URLTOKEN kfh-verify"),
+            ("http://192.168.1.20/x", "URLTOKEN 0"),
             ("mail me at bob@example.org", "mail me at EMAILTOKEN"),
             # a word-like top-level domain needs a path: a missing space is not a link
             ("ok.to go home.in 5", "ok.to go home.in 0"),
         ],
     )
-    def test_links_and_addresses_become_placeholders(self, text: str, expected: str) -> None:
+    def test_links_keep_only_their_sites_name_and_addresses_become_placeholders(
+        self, text: str, expected: str
+    ) -> None:
         assert normalise(text) == expected
 
     @pytest.mark.parametrize(
@@ -91,6 +104,36 @@ class TestNormalise:
 
     def test_a_batch_is_normalised_in_order(self) -> None:
         assert normalise_all(["A", "B  b"]) == ["a", "b b"]
+
+    def test_a_large_batch_reads_each_text_as_normalise_does(self) -> None:
+        # From 16 texts on, which patterns to run is decided for the batch at once.
+        texts = [
+            "fr33 c4sh!!!",
+            "baa4a",  # reading the 4 as an a makes a repeat
+            "££kwd 5",  # so does reading a currency code as a sign
+            "Win £1,000 now",
+            "KWD 12.500 and 3 د.ك",
+            "رصيدك ٣٣٣ دينار",
+            "x\x00\x00\x00y",  # the batch's own separator inside a text
+            "",
+            "sooooo goooood",
+            "111 222",  # a repeated digit is not a repeat
+            "www.win.com £££",
+            "\U0001d7ce\U0001d7ce\U0001d7ce and 𝐟𝐫𝐞𝐞",
+            "$ex @home",
+            "ok then",
+            "Ｆｒｅｅ ｃａｓｈ",
+            "ΡаypаI",
+            "call 09061701461",
+            "Your code is 483920",
+            "only $ left",  # a sign without an amount
+        ]
+        assert len(texts) >= 16
+        assert normalise_all(texts) == [normalise(text) for text in texts]
+
+    def test_the_collection_and_the_supplement_read_the_same_in_a_batch(self) -> None:
+        texts = [m.text for m in read_labelled(COLLECTION)] + [m.text for m in read_supplement()]
+        assert normalise_all(texts) == [normalise(text) for text in texts]
 
 
 class TestNgrams:

@@ -15,6 +15,7 @@ from secgate.spam_model import features
 from secgate.spam_model.corpus import read_labelled
 from secgate.spam_model.model_file import SpamModel, load
 from secgate.spam_model.scoring import LinearScorer, UnsupportedPipeline
+from secgate.spam_model.train import Candidate, build_model
 
 COLLECTION = (
     Path(__file__).resolve().parents[3] / "shared" / "data" / "sms-spam-collection"
@@ -43,6 +44,17 @@ def test_one_message_scores_as_in_a_batch(shipped: SpamModel, text: str) -> None
     assert 0.0 <= alone[0] <= 1.0
     assert alone[0] == pytest.approx(shipped.scores(batch)[1], abs=1e-12)
     assert alone[0] == pytest.approx(shipped.pipeline_scores([text])[0], abs=1e-9)
+
+
+def test_a_weighted_word_block_is_scored_as_scikit_learn_does() -> None:
+    messages = read_labelled(COLLECTION)
+    sample = [m for m in messages if not m.is_spam][:150] + [m for m in messages if m.is_spam][:50]
+    texts = [m.text for m in sample]
+    pipeline = build_model(Candidate(svm_c=1.0, length_weight=0.1, word_weight=2.0)).fit(
+        texts, [m.is_spam for m in sample]
+    )
+    scorer = LinearScorer.from_pipeline(pipeline)
+    assert np.allclose(scorer(texts), pipeline.predict_proba(texts)[:, 1], rtol=0, atol=1e-9)
 
 
 def test_no_text_no_scores(shipped: SpamModel) -> None:

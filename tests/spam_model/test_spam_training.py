@@ -126,7 +126,9 @@ def trained(small: list[LabelledMessage]) -> train.TrainingResult:
         LabelledMessage(True, "Your account is suspended, verify now at http://nbk-login.xyz"),
         LabelledMessage(True, small[-1].text.upper()),  # a twin of a corpus message
     ]
-    result = train.train(small, supplement, progress=ticks.append, candidates=[Candidate(1.0, 0.1)])
+    result = train.train(
+        small, supplement, progress=ticks.append, candidates=[Candidate(1.0, 0.1, 2.0)]
+    )
     assert ticks == [1] * (train.CV_FOLDS + 1)
     return result
 
@@ -157,7 +159,11 @@ class TestTrain:
 
     def test_the_metadata_records_the_choice(self, trained: train.TrainingResult) -> None:
         metadata = trained.metadata()
-        assert (metadata["svm_c"], metadata["length_weight"]) == (1.0, 0.1)
+        assert (metadata["svm_c"], metadata["length_weight"], metadata["word_weight"]) == (
+            1.0,
+            0.1,
+            2.0,
+        )
         assert metadata["reject_score"] == trained.chosen.thresholds.reject
         assert metadata["supplement_weight"] == train.SUPPLEMENT_WEIGHT
 
