@@ -74,12 +74,11 @@ class Candidate:
     word_weight: float = 1.0
 
 
-CANDIDATES = tuple(
-    Candidate(c, length, words)
-    for c in (1.0, 3.0)
-    for length in (0.0, 0.1, 0.3)
-    for words in (1.0, 2.0, 3.0)
-)
+# The neighbourhood that matters of the earlier 18-candidate grid (C 1, 3 × length weight
+# 0, 0.1, 0.3 × word weight 1, 2, 3; see the model card): C = 3 scored within a message
+# of C = 1, and dropping the length feature or weighting words 1 cost 2 to 5 points of
+# spam caught. Four candidates train in minutes instead of twelve.
+CANDIDATES = tuple(Candidate(1.0, length, words) for length in (0.1, 0.3) for words in (2.0, 3.0))
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,7 +145,7 @@ ar_otp = [
     "رمز التأكيد لعملية الدفع {c}. لا تعطه لأحد",
 ]
 en_bank = [
-    "{bank}: Your card {card} was used for KWD {a} at {merchant} on {d} {t}. Not you? Call {hot}.",
+    "{bank}: KWD {a} purchase at {merchant} with card {card} ({d} {t}). Don't recognise it? Ring {hot}.",
     "{bank}: KWD {a} has been debited from your account {card} on {d}. Available balance KWD {a2}.",
     "{bank}: Salary of KWD {a} credited to your account {card} on {d}.",
     "Dear customer, a transfer of KWD {a} to {name} was completed from {card}. Ref {ref}.",
@@ -295,6 +295,67 @@ ar_misc = [
     "تمت عملية الدفع بمبلغ {a} د.ك بنجاح. المرجع {ref}",
     "فاتورة {month_ar} بمبلغ {a} د.ك وتستحق في {d}. للدفع: https://www.{telco}.com",
 ]
+# Notices that carry a link, as most of today's transactional SMS do (e-invoices,
+# receipts, statements, tracking, appointments, government e-services): without them an
+# unseen kind of link-bearing notice scores like a 2011 spam.
+en_link = [
+    "{merchant}: your e-invoice {ref} for KWD {a} is ready. View or download it: https://{shopdom}/invoice/{tok}",
+    "Receipt for your payment of KWD {a} to {merchant}: https://{shopdom}/r/{tok}",
+    "{bank}: your {month} account statement is ready. Open it in the app: https://{bankdom}/app/statements",
+    "{bank}: to finish opening your account, sign the forms in the {bank} app or at https://{bankdom}/onboarding/{tok}",
+    "{clinic}: appointment {ref} confirmed for {d} at {t}. Directions and preparation notes: https://{clinicdom}/a/{tok}",
+    "{clinic}: please fill in your medical history before your visit on {d}: https://{clinicdom}/forms/{tok}",
+    "Sahel: your request {ref} to {govservice} was approved. Details in the Sahel app or https://www.sahel.gov.kw",
+    "MOI: a traffic violation {ref} was recorded for vehicle {plate} on {d}. View it in the Sahel app or at https://www.moi.gov.kw",
+    "PACI: the address change for civil ID {civ} is complete. Check it at https://www.paci.gov.kw/services",
+    "{courier}: parcel {trk} is at the {place} pickup point. Show code {c} at the counter. Map: {url}{trk}",
+    "{courier}: please upload a copy of your civil ID for the customs clearance of {trk}: {url}{trk}",
+    "{shop}: how was order {ref}? Rate it in one tap: https://{shopdom}/feedback/{tok}",
+    "Your {shop} order {ref} was refunded: KWD {a} to card {card}. Details: https://{shopdom}/orders/{ref}",
+    "{telco_name}: your e-bill for {month} (KWD {a}) is ready. View it: https://www.{telco}.com/ebill/{tok}",
+    "{telco_name}: your {gb}GB plan renews on {d}. Manage your plan: https://www.{telco}.com/myaccount",
+    "MEW: the meter reading for account {ref} is {kwh} kWh. Your bill is KWD {a}, see https://www.mew.gov.kw/ebill",
+    "Jazeera Airways: booking {pnr} confirmed for {d} {t}. Boarding pass: https://www.jazeeraairways.com/checkin/{tok}",
+    "{school}: term reports are published. Log in at https://{schooldom} to view them.",
+    "{bank}: your finance application {ref} was approved. Review and accept the offer in the app: https://{bankdom}/finance/{tok}",
+    "{app}: a password reset was requested. Reset it here: https://{appdom}/reset/{tok} (valid {m} min). Ignore this if it wasn't you.",
+    "{shop}: the warranty for order {ref} is registered until {d}. Certificate: https://{shopdom}/w/{tok}",
+    "{gov}: the fee of KWD {a} for request {ref} is due. Pay it through the Sahel app or https://{govdom}",
+    "{insurer}: motor policy {ref} is issued. Download the policy document: https://{insdom}/p/{tok}",
+    "{clinic}: lab report {ref} is available. Log in with your civil ID at https://{clinicdom}/results",
+    "{bank}: you sent KWD {a} to {name} by WAMD. Receipt: https://{bankdom}/wamd/{tok}",
+    "Booking {ref} at {hotel} confirmed for {d}. Manage your stay: https://{hoteldom}/booking/{tok}",
+    "{telco_name}: your new SIM (order {ref}) ships today. Follow it at https://www.{telco}.com/track/{ref}",
+    "Kuwait Municipality: permit {ref} is now Approved. See https://www.baladia.gov.kw for the next steps.",
+    "{app}: your trip on {d} cost KWD {a}. Trip details: https://{appdom}/trips/{tok}",
+    "{shop}: your subscription renews on {d} for KWD {a}. Cancel or change it at https://{shopdom}/account",
+    "{bank}: cheque book for account {card} is ready at the {place} branch. Branch hours: https://{bankdom}/branches",
+    "Your {insurer} claim {ref} was settled: KWD {a} paid to account {card}. Letter: https://{insdom}/claims/{tok}",
+    "{insurer}: we received claim {ref} for vehicle {plate}. A surveyor will call you within 2 working days. Status: https://{insdom}/claims/{tok}",
+    "{insurer}: medical claim {ref} for KWD {a} is approved and will be paid to account {card}.",
+    "{shop}: warranty claim {ref} is registered. We will message you when the device is repaired.",
+]
+ar_link = [
+    "{bank}: كشف حسابك لشهر {month_ar} متوفر الآن في التطبيق https://{bankdom}/app",
+    "فاتورتك الإلكترونية رقم {ref} بمبلغ {a} د.ك جاهزة: https://{shopdom}/invoice/{tok}",
+    "{courier}: شحنتك {trk} بانتظارك في نقطة الاستلام في {place}. الموقع: {url}{trk}",
+    "{clinic}: تم تأكيد الموعد رقم {ref} يوم {d} الساعة {t}. التفاصيل: https://{clinicdom}/a/{tok}",
+    "سهل: تمت الموافقة على طلبك رقم {ref}. التفاصيل في تطبيق سهل أو https://www.sahel.gov.kw",
+    "وزارة الداخلية: سجلت مخالفة رقم {ref} على المركبة {plate} بتاريخ {d}. للاطلاع عبر تطبيق سهل أو https://www.moi.gov.kw",
+    "{telco_ar}: فاتورة {month_ar} الإلكترونية ({a} د.ك) جاهزة. اعرضها على https://www.{telco}.com/ebill",
+    "وزارة الكهرباء والماء: قراءة عداد الحساب {ref} هي {kwh} كيلوواط. الفاتورة {a} د.ك https://www.mew.gov.kw",
+    "إيصال العملية {ref} بمبلغ {a} د.ك: https://{shopdom}/r/{tok}",
+    "{shop}: كيف كان طلبك {ref}؟ قيّمه من هنا https://{shopdom}/feedback/{tok}",
+    "الهيئة العامة للمعلومات المدنية: تم تحديث عنوان السكن للبطاقة {civ}. للتحقق https://www.paci.gov.kw",
+    "{bank}: تمت الموافقة على طلب التمويل رقم {ref}. راجع العرض ووافق عليه في التطبيق https://{bankdom}/app",
+    "طيران الجزيرة: الحجز {pnr} مؤكد يوم {d}. بطاقة الصعود: https://www.jazeeraairways.com/checkin",
+    "{school_ar}: صدرت تقارير الفصل الدراسي. للاطلاع ادخل إلى https://{schooldom}",
+    "{insurer_ar}: صدرت وثيقة التأمين رقم {ref}. تحميل الوثيقة https://{insdom}/p/{tok}",
+    "{telco_ar}: شريحتك الجديدة (الطلب {ref}) في الطريق. تتبعها على https://www.{telco}.com/track/{ref}",
+    "{bank}: حولت {a} د.ك إلى {name} عبر ومض. الإيصال https://{bankdom}/wamd/{tok}",
+    "{gov_ar}: رسوم الطلب {ref} بقيمة {a} د.ك مستحقة. السداد عبر تطبيق سهل أو https://{govdom}",
+    "{insurer_ar}: استلمنا المطالبة رقم {ref}. لمتابعة حالتها https://{insdom}/claims/{tok}",
+]
 bad_domains = [
     "kfh-secure-login.com",
     "nbk-verify.net",
@@ -314,6 +375,12 @@ bad_domains = [
     "apple-id-support.help",
     "t.ly/refund",
     "kw-customs-pay.com",
+    "kwpost-redelivery.com",
+    "sahel-kw.online",
+    "moi-gov-kw.com",
+    "knet-secure-pay.net",
+    "kw-refund-portal.com",
+    "paci-kw.info",
 ]
 en_scam = [
     "Your {bank} account has been suspended due to unusual activity. Verify now at http://{bad} to avoid closure.",
@@ -364,6 +431,34 @@ ar_scam = [
     "عرض حصري! خصم 80٪ على جميع المنتجات اليوم فقط {bad}",
     "استثمر 100 دينار واربح 1000 خلال أسبوع. انضم الآن {bad}",
 ]
+# Today's link scams that imitate those notices (parcel fees, bank verification, fines).
+en_scam_link = [
+    "{courier}: parcel {trk} is on hold for an unpaid fee of KWD {small}. Pay within 24h: https://{bad}/{tok}",
+    "Kuwait Post: we could not deliver your package, the address is incomplete. Confirm it and pay KWD {small}: https://{bad}",
+    "{bank}: we have limited your account. Verify your identity to restore access: https://{bad}/verify",
+    "{bank} alert: a transfer of KWD {big} is pending. If you did not make it, cancel it here https://{bad}",
+    "MOI: a traffic fine of KWD {fine} is registered on your civil ID. Pay before {d} to avoid legal action: https://{bad}",
+    "Sahel: your civil ID expires soon. Renew it now to avoid a KWD 20 penalty: https://{bad}",
+    "{brand}: you are eligible for a refund of KWD {a}. Claim it within 24 hours: https://{bad}/{tok}",
+    "KNET: your payment of KWD {a} was declined. Re-enter your card details to avoid suspension: https://{bad}",
+    "{telco_name}: your line has unpaid dues of KWD {a} and will be cut off today. Settle here https://{bad}",
+    "Customs: a shipment in your name is held. Pay the clearance fee of KWD {small} at https://{bad}/{tok}",
+    "Your {bank} reward points ({pts}) expire tonight. Convert them to cash: https://{bad}",
+    "MOH: you qualify for a health allowance. Register your bank card at https://{bad}",
+    "{bank}: your card {card} will be frozen today. Update your civil ID details at https://{bad} to keep using it.",
+    "{courier}: final attempt for parcel {trk}. Choose a delivery time and pay KWD {small} redelivery: https://{bad}",
+]
+ar_scam_link = [
+    "{courier}: شحنتك {trk} معلقة بسبب رسوم غير مدفوعة بقيمة {small} د.ك. ادفع خلال 24 ساعة https://{bad}",
+    "وزارة الداخلية: عليك مخالفة بقيمة {fine} د.ك. ادفعها قبل {d} لتجنب الإجراءات القانونية https://{bad}",
+    "{bank}: تم تقييد حسابك. تحقق من هويتك لإعادة التفعيل https://{bad}/verify",
+    "سهل: بطاقتك المدنية على وشك الانتهاء. جددها الآن لتجنب غرامة 20 د.ك https://{bad}",
+    "كي نت: تم رفض عملية الدفع. أعد إدخال بيانات بطاقتك لتجنب الإيقاف https://{bad}",
+    "لديك مبلغ مسترد بقيمة {a} د.ك. اطلبه خلال 24 ساعة عبر https://{bad}/{tok}",
+    "{telco_ar}: سيتم فصل خطك اليوم لوجود مستحقات بقيمة {a} د.ك. ادفع الآن https://{bad}",
+    "الجمارك: شحنة باسمك محتجزة. ادفع رسوم التخليص {small} د.ك عبر https://{bad}",
+]
+
 brands = ["Zain", "Ooredoo", "STC", "Talabat", "Xcite", "Lulu", "KNET"]
 
 
@@ -433,6 +528,68 @@ def fill(t):
                 "www.manpower.gov.kw",
             ]
         ),
+        tok="".join(
+            R.choice("abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+            for _ in range(R.randint(5, 9))
+        ),
+        shopdom=R.choice(
+            [
+                "www.xcite.com",
+                "www.noon.com",
+                "www.luluhypermarket.com",
+                "www.ikea.com.kw",
+                "www.boutiqaat.com",
+                "www.talabat.com",
+            ]
+        ),
+        shop=R.choice(["Xcite", "noon", "Lulu", "IKEA", "Boutiqaat", "Talabat Mart"]),
+        clinicdom=R.choice(
+            [
+                "www.daralshifa.com",
+                "www.royalehayat.com",
+                "www.newmowasat.com",
+                "www.taibahospital.com",
+            ]
+        ),
+        govservice=R.choice(
+            [
+                "renew your residency",
+                "transfer a vehicle's ownership",
+                "issue a salary certificate",
+                "renew your driving licence",
+            ]
+        ),
+        plate=f"{R.randint(1, 99)}/{code(5)}",
+        civ=code(12),
+        kwh=R.randint(150, 4200),
+        pnr="".join(R.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(6)),
+        school=R.choice(
+            [
+                "American School of Kuwait",
+                "Al-Bayan Bilingual School",
+                "British School of Kuwait",
+                "Gulf English School",
+            ]
+        ),
+        school_ar=R.choice(
+            ["مدرسة البيان ثنائية اللغة", "المدرسة الأمريكية", "مدرسة الخليج الإنجليزية"]
+        ),
+        schooldom=R.choice(
+            ["portal.ask.edu.kw", "parents.bbs.edu.kw", "sis.bsk.edu.kw", "portal.ges.edu.kw"]
+        ),
+        insurer=R.choice(["Gulf Insurance", "Warba Insurance", "KIC", "Al Ahleia Insurance"]),
+        insurer_ar=R.choice(["الخليج للتأمين", "وربة للتأمين", "الأهلية للتأمين"]),
+        insdom=R.choice(
+            ["www.gig.com.kw", "www.warbains.com", "www.kic.com.kw", "www.alahleia.com"]
+        ),
+        hotel=R.choice(
+            ["Jumeirah Messilah", "Four Seasons Kuwait", "Hilton Kuwait Resort", "Crowne Plaza"]
+        ),
+        hoteldom=R.choice(["www.booking.com", "www.jumeirah.com", "www.hilton.com", "www.ihg.com"]),
+        telco_ar=R.choice(["زين", "أوريدو", "stc"]),
+        small=R.choice(["0.350", "0.750", "1.250", "2.100"]),
+        fine=R.choice(["15", "30", "45", "75"]),
+        pts=R.choice(["12,500", "8,000", "25,000"]),
         telco_name=R.choice(["Zain", "Ooredoo", "stc"]),
         month=R.choice(["October", "November", "December", "January"]),
         month_ar=R.choice(["أكتوبر", "نوفمبر", "ديسمبر", "يناير"]),
@@ -463,6 +620,10 @@ for name, templates, n, out in (
     ("ar_misc", ar_misc, 120, ham),
     ("en_scam", en_scam, 320, spam),
     ("ar_scam", ar_scam, 120, spam),
+    ("en_link", en_link, 300, ham),
+    ("ar_link", ar_link, 170, ham),
+    ("en_scam_link", en_scam_link, 140, spam),
+    ("ar_scam_link", ar_scam_link, 80, spam),
 ):
     seen: dict[str, str] = {}
     while len(seen) < n:
