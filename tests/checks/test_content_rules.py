@@ -8,27 +8,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from transactional_set import read_messages
 
 from secgate.checks.content_rules import HtmlMarkup, default_rule_checks
 from secgate.checks.verdict import CheckResult, MessageUnderCheck, Verdict
 from secgate.settings import Settings
 
-TRANSACTIONAL = Path(__file__).parent / "data" / "transactional_en_ar.txt"
 ARABIC = re.compile(r"[\u0600-\u06ff]")
 
 
-def read_messages(path: Path) -> list[str]:
-    """One message a line; "#" lines are comments; "\\n" and "\\uXXXX" escapes."""
-    messages = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        line = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), line)
-        messages.append(line.replace("\\n", "\n"))
-    return messages
-
-
-MESSAGES = read_messages(TRANSACTIONAL)
+MESSAGES = read_messages()
 
 
 async def run_rules(text: str, settings: Settings | None = None) -> list[CheckResult]:

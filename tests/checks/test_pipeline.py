@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from test_content_rules import TRANSACTIONAL, read_messages
+from transactional_set import read_messages
 
 from secgate.alerts.store import AlertSink, AlertView, list_alerts
 from secgate.checks.content_rules import default_rule_checks
@@ -588,7 +588,7 @@ class TestAlerts:
 
 
 OWNER = 41
-TRANSACTIONAL_TEXTS = read_messages(TRANSACTIONAL)
+TRANSACTIONAL_TEXTS = read_messages()
 
 
 @pytest.fixture

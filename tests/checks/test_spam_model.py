@@ -6,18 +6,17 @@ what is under test there); every other test uses the shipped model.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from transactional_set import read_messages
 
 from secgate.checks.spam_model import INLINE_BATCH_MAX, SpamModelCheck, shared_model
 from secgate.checks.verdict import Decision, MessageUnderCheck, Verdict
 from secgate.settings import Settings, SettingsError
 
 REJECT, HOLD = 0.8, 0.3
-TRANSACTIONAL = Path(__file__).parent / "data" / "transactional_en_ar.txt"
 
 
 class FixedScore:
@@ -134,17 +133,8 @@ class TestShippedModel:
     async def test_no_transactional_message_is_rejected(self) -> None:
         # The content rules' set of one-time codes, bank, delivery and appointment
         # notices in English and Arabic (tests/checks/data/transactional_en_ar.txt).
-        texts = _read_transactional(TRANSACTIONAL)
+        texts = read_messages()
         assert len(texts) >= 60
         results = await shipped().check_batch([message(t) for t in texts])
         rejected = [t for t, r in zip(texts, results, strict=True) if r.verdict is Verdict.REJECT]
         assert rejected == []
-
-
-def _read_transactional(path: Path) -> list[str]:
-    texts = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            text = line.replace("\\n", "\n")
-            texts.append(re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m[1], 16)), text))
-    return texts

@@ -9,13 +9,11 @@ digits, currency, links folded) are shared.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
+from transactional_set import read_messages
 
 from secgate.spam_model.corpus import read_supplement
 from secgate.spam_model.features import normalise
 
-TRANSACTIONAL = Path(__file__).parents[1] / "checks" / "data" / "transactional_en_ar.txt"
 NEAR = 0.3
 
 
@@ -28,15 +26,6 @@ def similarity(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b)
 
 
-def transactional_texts() -> list[str]:
-    texts = []
-    for line in TRANSACTIONAL.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            text = line.replace("\\n", "\n")
-            texts.append(re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m[1], 16)), text))
-    return texts
-
-
 def test_the_measure_finds_a_copy_with_other_numbers_and_names() -> None:
     test = word_trigrams("Your Aramex shipment 4471239901 is out for delivery today.")
     copy = word_trigrams("Your DHL shipment 1234567890 is out for delivery today.")
@@ -45,7 +34,7 @@ def test_the_measure_finds_a_copy_with_other_numbers_and_names() -> None:
 
 
 def test_no_supplement_message_is_a_near_twin_of_a_transactional_test_message() -> None:
-    tests = [(text, word_trigrams(text)) for text in transactional_texts()]
+    tests = [(text, word_trigrams(text)) for text in read_messages()]
     assert len(tests) >= 60
     twins = [
         (message.text, text)
