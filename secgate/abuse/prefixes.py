@@ -72,8 +72,13 @@ def count_destinations(
     return per_prefix, per_country
 
 
+@functools.lru_cache(maxsize=1024)
+def _regions_of_code(code: str) -> tuple[str, ...]:
+    return tuple(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(code), ()))
+
+
 def _country(code: str, msisdn: str) -> str:
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(code), ())
+    regions = _regions_of_code(code)
     if len(regions) == 1:
         return regions[0]
     if not regions:

@@ -12,6 +12,7 @@ balance (ERR010/ERR011, settled by the atomic charge in `secgate.sms.credits`).
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import re
@@ -105,15 +106,23 @@ def read_numbers(entries: Sequence[str], default_region: str, limit: int) -> Num
 
 def region_of(msisdn: str) -> str:
     """The ISO 3166-1 alpha-2 region of a normalised number ("001" for non-geographic)."""
-    # Country codes are prefix-free: the first prefix that is one is the country code.
-    for length in (1, 2, 3):
-        regions = phonenumbers.region_codes_for_country_code(int(msisdn[:length]))
-        if regions:
-            break
+    regions = _regions_of_leading(msisdn[:3])
     if len(regions) == 1:
         return regions[0]
     # A code shared by several regions (+1, +7, +44...): the number itself tells.
     return phonenumbers.region_code_for_number(phonenumbers.parse("+" + msisdn)) or "ZZ"
+
+
+@functools.lru_cache(maxsize=1024)
+def _regions_of_leading(leading: str) -> tuple[str, ...]:
+    """The regions of the country code the first three digits of a number start with
+    (none for no country code); kept, as every number of a send asks."""
+    # Country codes are prefix-free: the first prefix that is one is the country code.
+    for length in (1, 2, 3):
+        regions = phonenumbers.region_codes_for_country_code(int(leading[:length]))
+        if regions:
+            break
+    return regions
 
 
 def originator(account: SendingAccount, sender: str) -> str | None:

@@ -2,9 +2,15 @@ from __future__ import annotations
 
 import phonenumbers
 import pytest
-from phonenumbers import PhoneNumberType
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
-from secgate.sms.numbers import MAX_DIGITS, MAX_INPUT_CHARS, InvalidNumber, normalize_msisdn
+from secgate.sms.numbers import (
+    MAX_DIGITS,
+    MAX_INPUT_CHARS,
+    InvalidNumber,
+    _with_country_code,
+    normalize_msisdn,
+)
 
 
 def _example(region: str, kind: int) -> str:
@@ -184,3 +190,43 @@ def test_a_number_of_known_type_is_exactly_a_valid_number() -> None:
                 assert known == phonenumbers.is_valid_number(number), variant
                 checked += 1
     assert checked > 1000
+
+
+def _parsed_or_fault(text: str) -> phonenumbers.PhoneNumber | int:
+    try:
+        return phonenumbers.parse(text)
+    except phonenumbers.NumberParseException as exc:
+        return exc.error_type
+
+
+def test_the_quick_reading_is_what_parsing_gives() -> None:
+    """A number with its country code is read without phonenumbers.parse when parsing
+    would only split off the country code; it must then be exactly parse's number, and
+    its E.164 form the digits as given. Over every country code (with and without a
+    national prefix to strip), each region's example numbers and their neighbours,
+    and short, long and 0-led digits."""
+    samples = {"1", "12", "123", "0", "00", "012", "999", "9999", "96550", "965012345678"}
+    for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+        samples.update(f"{code}{tail}" for tail in ("", "5", "05", "50", "0123456", "9" * 14))
+    kinds = [v for k, v in vars(PhoneNumberType).items() if k.isupper()]
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        for kind in kinds:
+            if phonenumbers.example_number_for_type(region, kind) is not None:
+                digits = _example(region, kind)
+                samples.update((digits, digits[:-1], digits + "0", digits[:-1] + "9"))
+    quick = 0
+    for digits in sorted(samples):
+        number = _with_country_code(digits)
+        if number is None:
+            continue
+        quick += 1
+        assert number == _parsed_or_fault("+" + digits), digits
+        assert phonenumbers.format_number(number, PhoneNumberFormat.E164) == "+" + digits
+    assert quick > 1000  # most countries strip no national prefix
+    assert _with_country_code(KW_MOBILE) is not None
+
+
+def test_a_country_that_strips_a_national_prefix_is_parsed_in_full() -> None:
+    # Argentina (54) drops its "0" and mobile "15" prefixes even after the country code.
+    assert _with_country_code("5491123456789") is None
+    assert normalize_msisdn("+54 9 11 2345-6789") == "5491123456789"
