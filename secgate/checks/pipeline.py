@@ -375,6 +375,19 @@ def refusal_description(decision: Decision) -> str:
     return "Message rejected"
 
 
+def refusal_retry_after_s(decision: Decision) -> float | None:
+    """When a REJECT may be retried: the `retry_after_s` of the first rejecting check
+    (a send rate or a throttle ends then), or None when it did not say (a content
+    refusal is not retried; a store down has no known end)."""
+    for result in decision.results:
+        if result.verdict is Verdict.REJECT:
+            retry_after_s = result.details.get("retry_after_s")
+            if isinstance(retry_after_s, int | float) and retry_after_s > 0:
+                return float(retry_after_s)
+            return None
+    return None
+
+
 def text_fingerprint(key: bytes, text: str) -> str:
     return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()[:FINGERPRINT_HEX]
 

@@ -163,7 +163,11 @@ def _messaging_paths() -> dict[str, Any]:
                     "a number was sent to by the account less than 15 seconds ago "
                     "(`ERR028`); `Retry-After` says when to try again"
                 ],
-                503: ["messages cannot be accepted at the moment (`ERR013`)"],
+                503: [
+                    "messages cannot be accepted at the moment (`ERR013`); when the "
+                    "account's send rate or a pumping throttle refused it, `Retry-After` "
+                    "says when it ends"
+                ],
             },
         ),
         "balance": _messaging_command(

@@ -18,7 +18,8 @@ the status is chosen for what sits between the client and us (proxies, logs, met
 is no HTTP authentication scheme, the credentials are in the body), 403 for what the
 account may not do (ERR001, 004, 005, 008, 024, 026), 402 for too little balance
 (ERR010, 011), 404 for an unknown msg-id (ERR020), 429 with Retry-After for the same
-number within the block window (ERR028) and 503 when sending is unavailable (ERR013).
+number within the block window (ERR028) and 503 when sending is unavailable (ERR013;
+with Retry-After when a send rate or a pumping throttle refused it, as its end is known).
 A body that is not JSON, not UTF-8, holds the wrong types or misses a field is ERR002:
 never a 500 and never an answer in another shape.
 
@@ -356,9 +357,11 @@ async def send(request: web.Request) -> web.Response:
     )
     if isinstance(result, SendRefused):
         headers = None
+        retry_after_s = result.retry_after_s
         if result.code == "ERR028":
-            block_s = request.app[appkeys.SETTINGS].same_number_block_s
-            headers = {"Retry-After": str(max(1, math.ceil(block_s)))}
+            retry_after_s = request.app[appkeys.SETTINGS].same_number_block_s
+        if retry_after_s is not None:
+            headers = {"Retry-After": str(max(1, math.ceil(retry_after_s)))}
         raise kwtsms_error(result.code, result.description, headers=headers)
     return ok(
         {

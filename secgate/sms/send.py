@@ -34,7 +34,12 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from secgate.checks.holds import record_hold
-from secgate.checks.pipeline import Pipeline, refusal_description, under_check
+from secgate.checks.pipeline import (
+    Pipeline,
+    refusal_description,
+    refusal_retry_after_s,
+    under_check,
+)
 from secgate.checks.verdict import Decision, Verdict
 from secgate.hotstate.protocol import HotState, HotStateUnavailable
 from secgate.settings import Settings
@@ -205,6 +210,8 @@ class SendAccepted:
 class SendRefused:
     code: str  # "ERR0xx" with kwtSMS's meaning
     description: str
+    # Seconds until a temporary refusal (ERR013 of a send rate or throttle) ends.
+    retry_after_s: float | None = None
 
 
 class LowBalanceHook(Protocol):
@@ -262,7 +269,12 @@ class SmsService:
             checked = under_check(draft, self._clock())
             decision = await self._pipeline.check(checked)
             if decision.verdict is Verdict.REJECT:
-                return _refused(draft, decision.code or "ERR013", refusal_description(decision))
+                return _refused(
+                    draft,
+                    decision.code or "ERR013",
+                    refusal_description(decision),
+                    refusal_retry_after_s(decision),
+                )
             hold = decision if decision.verdict is Verdict.HOLD else None
 
         numbers = draft.numbers.valid
@@ -570,6 +582,8 @@ def _balance_refusal(balance: int, points: int) -> SendRefused | None:
     return None
 
 
-def _refused(draft: Draft, code: str, reason: str) -> SendRefused:
+def _refused(
+    draft: Draft, code: str, reason: str, retry_after_s: float | None = None
+) -> SendRefused:
     log.info("sms_refused", extra={"account_id": draft.account.id, "code": code})
-    return SendRefused(code, reason)
+    return SendRefused(code, reason, retry_after_s)

@@ -26,6 +26,7 @@ from secgate.checks.pipeline import (
     SenderRegistered,
     default_pipeline,
     refusal_description,
+    refusal_retry_after_s,
     spam_score,
     text_fingerprint,
 )
@@ -442,6 +443,38 @@ class TestRefusalDescription:
         decision = await Pipeline([model]).check(message("anything"))
         assert "0.9" in decision.results[0].reason
         assert refusal_description(decision) == SPAM_REFUSAL
+
+
+@dataclass
+class _Throttled:
+    """Rejects every message with ERR013 until `retry_after_s` from now."""
+
+    retry_after_s: float
+    name: str = "throttled"
+    fails: FailMode = "closed"
+
+    async def check(self, m: MessageUnderCheck) -> CheckResult:
+        return rejected(self.name, "ERR013", "throttled", retry_after_s=self.retry_after_s)
+
+
+class TestRefusalRetryAfter:
+    async def test_it_is_when_the_rejecting_checks_throttle_ends(self) -> None:
+        decision = await Pipeline([_Throttled(42.5)]).check(message())
+        assert refusal_retry_after_s(decision) == 42.5
+
+    async def test_a_content_refusal_has_none(self) -> None:
+        decision = await Pipeline(rules()).check(message("spam and bad"))
+        assert refusal_retry_after_s(decision) is None
+
+    async def test_it_is_the_first_rejecting_checks_whose_code_answers(self) -> None:
+        checks = [*rules(), _Throttled(42.5)]
+        decision = await Pipeline(checks).check(message("bad"))
+        assert decision.code == "ERR031"
+        assert refusal_retry_after_s(decision) is None
+
+    async def test_a_throttle_ending_now_has_none(self) -> None:
+        decision = await Pipeline([_Throttled(0.0)]).check(message())
+        assert refusal_retry_after_s(decision) is None
 
 
 @dataclass

@@ -707,6 +707,21 @@ async def test_the_same_number_again_within_the_window_is_err028_429_with_retry_
     assert shape(await response.json()) == error("ERR028")
 
 
+async def test_over_the_send_rate_is_err013_503_with_retry_after_until_the_window_ends(
+    aiohttp_client: ClientMaker, settings: Settings
+) -> None:
+    limited = replace(settings, pumping_max_recipients_per_minute=1)
+    client = await aiohttp_client(create_app(limited))
+    await add_customer(client)
+    assert (await post(client, "send", send_body()))[0] == 200
+
+    response = await client.post("/API/send/", json=send_body(mobile="96560000004"))
+
+    assert response.status == 503
+    assert shape(await response.json()) == error("ERR013")
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+
+
 async def test_with_the_hot_state_down_send_is_err013_503_but_auth_works(
     aiohttp_client: ClientMaker, settings: Settings
 ) -> None:
@@ -717,6 +732,9 @@ async def test_with_the_hot_state_down_send_is_err013_503_but_auth_works(
     status, body = await post(client, "send", send_body())
 
     assert (status, shape(body)) == (503, error("ERR013"))
+    # No end is known for a store that is down: the client's own back-off decides.
+    response = await client.post("/API/send/", json=send_body())
+    assert "Retry-After" not in response.headers
 
 
 # -- report --------------------------------------------------------------------------------

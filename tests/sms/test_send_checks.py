@@ -439,3 +439,6 @@ class TestPassed:
         )
         assert isinstance(refused, SendRefused)
         assert refused.code == "ERR013"
+        # Until the minute's window ends: a client can wait that long, not longer.
+        assert refused.retry_after_s is not None
+        assert 0 < refused.retry_after_s <= 60
