@@ -133,7 +133,8 @@ Gives each SMS a spam score, a calibrated probability in 0..1. The pre-send chec
    block; the standardised log length of the raw message, weight
    {metadata["length_weight"]}.
 3. Classifier: `LinearSVC(C={metadata["svm_c"]}, class_weight="balanced")`, calibrated by
-   `CalibratedClassifierCV(method="sigmoid", cv={metadata["cv_folds"]}, ensemble=False)`
+   `CalibratedClassifierCV(method="sigmoid", cv={metadata.get("calibration_folds", 5)},
+   ensemble=False)`
    (Platt scaling on cross-validated decision values; one SVM).
 
 ## How it was chosen (cross-validation on the training part only)

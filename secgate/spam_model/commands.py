@@ -39,7 +39,7 @@ def add_parser(commands: Any) -> None:
         "train",
         help="retrain the model from a labelled file, write it under models/, print its metrics",
         description="Retrain the content model: duplicates removed, a stratified 75/25 split "
-        "(seed 42), hyper-parameters and thresholds chosen by 5-fold cross-validation on the "
+        "(seed 42), hyper-parameters and thresholds chosen by 10-fold cross-validation on the "
         "75 %%, measured once on the 25 %%. Writes the model file and its card, and prints "
         "the held-out metrics as one JSON line.",
     )

@@ -11,7 +11,7 @@ import pytest
 import skops.io
 
 from secgate.settings import Settings
-from secgate.spam_model import model_file
+from secgate.spam_model import model_file, train
 from secgate.spam_model.model_file import TRUSTED_TYPES, ModelFileError, SpamModel, load, save
 
 SHIPPED = Settings.from_env({}).spam_model_path
@@ -37,7 +37,7 @@ class TestShippedModel:
 
     def test_it_records_how_it_was_made(self, shipped: SpamModel) -> None:
         metadata = shipped.metadata
-        assert metadata["split_seed"] == 42 and metadata["cv_folds"] == 5
+        assert metadata["split_seed"] == 42 and metadata["cv_folds"] == train.CV_FOLDS
         assert metadata["versions"]["scikit-learn"]
         assert metadata["held_out_metrics"]["n"] == metadata["corpus"]["held_out_messages"]
 

@@ -89,21 +89,26 @@ class TestSupplementBudgets:
 
 class TestSupplementFolds:
     def test_each_class_is_dealt_round_the_folds(self) -> None:
-        is_spam = np.array([False] * 12 + [True] * 3)
+        ham = 2 * train.CV_FOLDS + 3
+        is_spam = np.array([False] * ham + [True] * 3)
         folds = train.supplement_folds(is_spam)
-        # 12 ham over 5 folds: 3, 3, 2, 2, 2.
-        assert sorted(np.bincount(folds[~is_spam], minlength=train.CV_FOLDS)) == [2, 2, 2, 3, 3]
+        # Every fold has 2 ham, three of them 3.
+        per_fold = np.bincount(folds[~is_spam], minlength=train.CV_FOLDS)
+        assert sorted(per_fold) == [2] * (train.CV_FOLDS - 3) + [3, 3, 3]
         assert len(set(folds[is_spam])) == 3  # three spam, three folds
 
     def test_a_template_is_never_split_across_folds(self) -> None:
-        is_spam = np.array([False] * 30 + [True] * 10)
-        groups = [f"ham.{i % 7}" for i in range(30)] + [f"spam.{i % 5}" for i in range(10)]
+        ham_templates, spam_templates = train.CV_FOLDS + 2, train.CV_FOLDS
+        is_spam = np.array([False] * 30 + [True] * 20)
+        groups = [f"ham.{i % ham_templates}" for i in range(30)] + [
+            f"spam.{i % spam_templates}" for i in range(20)
+        ]
         folds = train.supplement_folds(is_spam, groups)
         fold_of: dict[str, set[int]] = {}
         for group, fold in zip(groups, folds, strict=True):
             fold_of.setdefault(group, set()).add(int(fold))
         assert all(len(seen) == 1 for seen in fold_of.values())
-        # 7 ham templates over 5 folds: every fold has one; 5 spam templates, one each.
+        # More ham templates than folds: every fold has one; as many spam as folds: one each.
         assert set(folds[~is_spam]) == set(folds[is_spam]) == set(range(train.CV_FOLDS))
 
     def test_the_folds_are_the_same_each_run(self) -> None:
