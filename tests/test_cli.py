@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import argon2
 import pytest
+from command_line import Cli, Run, run_secgate
 from sqlalchemy import func, inspect, select
 
 from secgate.auth.tokens import hash_token
@@ -21,38 +17,12 @@ from secgate.storage.models import Account, ApiToken, Role, SenderId, TokenRole
 ALICE = ["--username", "alice", "--mobile", "+965 5000 0000", "--country", "KW"]
 
 
-@dataclass(frozen=True)
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-
-Cli = Callable[..., Awaitable[Run]]
-
-
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     """Run the command line on the database at `url`, from an empty working directory."""
 
     async def run(url: str, *args: str, stdin: str = "") -> Run:
-        env = {**os.environ, "SECGATE_DATABASE_URL": url, "SECGATE_VAR_DIR": str(tmp_path / "var")}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "secgate",
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            cwd=tmp_path,
-        )
-        out, err = await process.communicate(stdin.encode())
-        assert process.returncode is not None
-        result = Run(process.returncode, out.decode(), err.decode())
-        assert "Traceback" not in result.stderr
-        return result
+        return await run_secgate(*args, database_url=url, cwd=tmp_path, stdin=stdin)
 
     return run
 

@@ -1,16 +1,13 @@
 """The messaging commands of `python -m secgate`, run for real as a subprocess:
-`account countries`, `webhook set|clear`, `contacts import`."""
+`account countries`, `webhook set|clear`, `contacts import`, on the account of
+"alice" (`account_id`)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from command_line import Cli
 from sqlalchemy import select
 
 from secgate.sms.webhooks import webhook_secret
@@ -20,62 +17,6 @@ from secgate.storage.models import Account, Contact
 SECRET_KEY = "cli-test-secret-key-" + "k" * 32
 # A public address: a URL with a name would make the command ask the DNS.
 WEBHOOK_URL = "https://93.184.216.34/dlr"
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-
-Cli = Callable[..., Awaitable[Run]]
-
-
-@pytest.fixture
-def cli(tmp_path: Path, database_url: str) -> Cli:
-    """Run the command line on the test database, from an empty working directory."""
-
-    async def run(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> Run:
-        environment = {
-            **os.environ,
-            "SECGATE_DATABASE_URL": database_url,
-            "SECGATE_VAR_DIR": str(tmp_path / "var"),
-            **(env or {}),
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "secgate",
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=environment,
-            cwd=tmp_path,
-        )
-        out, err = await process.communicate(stdin.encode())
-        assert process.returncode is not None
-        result = Run(process.returncode, out.decode(), err.decode())
-        assert "Traceback" not in result.stderr
-        return result
-
-    return run
-
-
-@pytest.fixture
-async def account_id(db_sessions: SessionFactory) -> int:
-    async with db_sessions.begin() as session:
-        account = Account(
-            username="alice",
-            username_key="alice",
-            password_hash="unused",
-            mobile="96550000000",
-            home_country="KW",
-        )
-        session.add(account)
-        await session.flush()
-        return account.id
 
 
 async def stored_account(db_sessions: SessionFactory, account_id: int) -> Account:

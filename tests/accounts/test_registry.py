@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from customer_accounts import fast_hasher
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -29,16 +29,13 @@ from secgate.accounts.registry import (
     set_api_allowlist,
 )
 from secgate.auth.passwords import PasswordHasher
-from secgate.settings import Settings
 from secgate.storage.db import SessionFactory, read_connection
 from secgate.storage.models import Account, Role, SenderId
 
 
 @pytest.fixture
-def hasher(make_settings: Callable[..., Settings]) -> PasswordHasher:
-    return PasswordHasher(
-        make_settings(argon2_time_cost=1, argon2_memory_kib=256, argon2_parallelism=1)
-    )
+def hasher() -> PasswordHasher:
+    return fast_hasher()
 
 
 VALID: dict[str, Any] = {

@@ -2,43 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
+from api_calls import bearer
+from customer_accounts import MakeAccount
 
 from secgate import appkeys
 from secgate.alerts.store import AlertView
-from secgate.app import create_app
-from secgate.auth.tokens import create_token
-from secgate.settings import Settings
 from secgate.storage.db import SessionFactory
 from secgate.storage.models import AlertSeverity, TokenRole
 
-MakeAccount = Callable[[str], Awaitable[int]]
-ClientMaker = Callable[[web.Application], Awaitable[TestClient]]
-
 ALERTS = "/api/v1/alerts"
-
-
-@pytest.fixture
-async def client(
-    aiohttp_client: ClientMaker, make_settings: Callable[..., Settings], database_url: str
-) -> TestClient:
-    return await aiohttp_client(create_app(make_settings(database_url=database_url)))
-
-
-async def bearer(db_sessions: SessionFactory, role: TokenRole, name: str = "") -> dict[str, str]:
-    async with db_sessions.begin() as session:
-        token = await create_token(session, role, name)
-    return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-async def staff(db_sessions: SessionFactory) -> dict[str, str]:
-    return await bearer(db_sessions, TokenRole.STAFF, "Sara")
 
 
 async def raise_alert(client: TestClient, **changes: Any) -> AlertView:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from customer_accounts import MakeAccount
+from fake_clock import FakeClock
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -24,20 +26,6 @@ from secgate.storage.models import Alert, AlertSeverity, AlertStatus
 
 FOLD_WINDOW_S = 60.0
 START = 1_800_000_000.0  # 2027-01-15T08:00:00Z
-MakeAccount = Callable[[str], Awaitable[int]]
-
-
-class FakeClock:
-    """Wall-clock seconds that move only when the test says so."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class DeadHotState(MemoryHotState):
@@ -49,7 +37,7 @@ class DeadHotState(MemoryHotState):
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from api_calls import ClientMaker
 
 from secgate import appkeys
 from secgate.auth.principal import MAX_AUTHORIZATION_CHARS, bearer_token, require_role
@@ -16,8 +15,6 @@ from secgate.storage.models import TokenRole
 from secgate.web.errors import error_middleware
 
 TOKEN = "sgt_" + "a" * 43
-
-ClientMaker = Callable[[web.Application], Awaitable[TestClient]]
 
 
 async def staff_only(request: web.Request) -> web.Response:

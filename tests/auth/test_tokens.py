@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from fake_clock import FakeClock
 from sqlalchemy import select, update
 
 from secgate.auth.tokens import (
@@ -136,14 +137,6 @@ async def test_token_name_over_64_characters_is_refused(db_sessions: SessionFact
 
 
 # -- the verifier of the HTTP API: verified tokens remembered for a while -----------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def rename(db_sessions: SessionFactory, token: str, name: str) -> None:

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
-import os
-import sys
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from command_line import Cli
+from customer_accounts import register_account
 from sqlalchemy import select
 
-from secgate.accounts.registry import add_sender_id, create_account
-from secgate.auth.passwords import PasswordHasher
 from secgate.checks.pipeline import Pipeline
 from secgate.checks.verdict import CheckResult, FailMode, MessageUnderCheck, held, passed
 from secgate.hotstate.memory import MemoryHotState
@@ -23,16 +18,6 @@ from secgate.settings import Settings
 from secgate.sms.send import SendAccepted, SendRequest, SmsService
 from secgate.storage.db import SessionFactory
 from secgate.storage.models import Account, ContentView, Message, MessageStatus
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-
-Cli = Callable[..., Awaitable[Run]]
 
 
 @dataclass
@@ -45,60 +30,13 @@ class HoldsAll:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, database_url: str) -> Cli:
-    async def run(*args: str) -> Run:
-        environment = {
-            **os.environ,
-            "SECGATE_DATABASE_URL": database_url,
-            "SECGATE_VAR_DIR": str(tmp_path / "var"),
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "secgate",
-            "held",
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=environment,
-            cwd=tmp_path,
-        )
-        out, err = await process.communicate()
-        assert process.returncode is not None
-        result = Run(process.returncode, out.decode(), err.decode())
-        assert "Traceback" not in result.stderr
-        return result
-
-    return run
-
-
-@pytest.fixture
-async def msg_id(db_sessions: SessionFactory) -> str:
+async def msg_id(db_sessions: SessionFactory, memory_hot: MemoryHotState) -> str:
     """A held message of 2 points, from an account with 100."""
-    hasher = PasswordHasher(
-        Settings(argon2_time_cost=1, argon2_memory_kib=256, argon2_parallelism=1)
+    account_id = await register_account(db_sessions, "shop", balance=100, senders=["MyShop"])
+    service = SmsService(db_sessions, memory_hot, Settings(), pipeline=Pipeline([HoldsAll()]))
+    outcome = await service.send(
+        SendRequest(account_id, "MyShop", ["96550000001", "96560000002"], "hi", False, None)
     )
-    async with db_sessions() as session:
-        account = await create_account(
-            session,
-            hasher,
-            username="shop",
-            password="correct horse",
-            mobile="96550000000",
-            country="KW",
-            balance=100,
-        )
-        await add_sender_id(session, username="shop", sender="MyShop")
-        await session.commit()
-        account_id = account.id
-    hot = MemoryHotState()
-    try:
-        service = SmsService(db_sessions, hot, Settings(), pipeline=Pipeline([HoldsAll()]))
-        outcome = await service.send(
-            SendRequest(account_id, "MyShop", ["96550000001", "96560000002"], "hi", False, None)
-        )
-    finally:
-        await hot.close()
     assert isinstance(outcome, SendAccepted)
     return outcome.msg_id
 
@@ -106,7 +44,7 @@ async def msg_id(db_sessions: SessionFactory) -> str:
 async def test_list_prints_each_held_message_and_logs_the_look(
     cli: Cli, msg_id: str, db_sessions: SessionFactory
 ) -> None:
-    result = await cli("list")
+    result = await cli("held", "list")
     assert result.code == 0, result.stderr
     (line,) = result.stdout.splitlines()
     shown = json.loads(line)
@@ -119,7 +57,7 @@ async def test_list_prints_each_held_message_and_logs_the_look(
 async def test_reject_refunds_and_prints_the_decision(
     cli: Cli, msg_id: str, db_sessions: SessionFactory
 ) -> None:
-    result = await cli("reject", "--msg-id", msg_id, "--note", "spam")
+    result = await cli("held", "reject", "--msg-id", msg_id, "--note", "spam")
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout) == {
         "msg_id": msg_id,
@@ -128,7 +66,7 @@ async def test_reject_refunds_and_prints_the_decision(
         "points_refunded": 2,
         "balance_after": 100,
     }
-    again = await cli("reject", "--msg-id", msg_id)
+    again = await cli("held", "reject", "--msg-id", msg_id)
     assert again.code == 1
     assert "is waiting for review" in again.stderr
 
@@ -136,7 +74,7 @@ async def test_reject_refunds_and_prints_the_decision(
 async def test_release_accepts_the_message(
     cli: Cli, msg_id: str, db_sessions: SessionFactory
 ) -> None:
-    result = await cli("release", "--msg-id", msg_id)
+    result = await cli("held", "release", "--msg-id", msg_id)
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout)["decision"] == "released"
     async with db_sessions() as session:
@@ -146,6 +84,6 @@ async def test_release_accepts_the_message(
 
 
 async def test_show_of_an_unknown_msg_id_fails_with_a_reason(cli: Cli) -> None:
-    result = await cli("show", "--msg-id", "f" * 32)
+    result = await cli("held", "show", "--msg-id", "f" * 32)
     assert result.code == 1
     assert result.stderr.startswith("secgate: error: no held message with msg-id")

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
+from api_calls import bearer, call
+from customer_accounts import register_account, stored_balance
 from sqlalchemy import select, update
 
-from secgate.accounts.registry import add_sender_id, create_account
-from secgate.app import create_app
-from secgate.auth.passwords import PasswordHasher
-from secgate.auth.tokens import create_token
 from secgate.checks import held_messages
 from secgate.checks.held_messages import HeldMessageNotFound, TextRemoved
 from secgate.checks.pipeline import Pipeline
@@ -34,7 +31,6 @@ from secgate.settings import Settings
 from secgate.sms.send import DISPATCH_QUEUE, SendAccepted, SendRequest, SmsService
 from secgate.storage.db import SessionFactory
 from secgate.storage.models import (
-    Account,
     ContentView,
     CreditEntry,
     DeliveryEvent,
@@ -49,8 +45,6 @@ from secgate.storage.models import (
 NOW = 1_800_000_000.0
 LATER = datetime.fromtimestamp(NOW + 600, UTC)
 NUMBERS = ["96550000001", "96560000002", "96550000003"]
-
-ClientMaker = Callable[[web.Application], Awaitable[TestClient]]
 
 
 @dataclass
@@ -82,13 +76,6 @@ class Counter:
 
 
 @pytest.fixture
-async def memory_hot() -> AsyncIterator[MemoryHotState]:
-    hot = MemoryHotState()
-    yield hot
-    await hot.close()
-
-
-@pytest.fixture
 def counter() -> Counter:
     return Counter()
 
@@ -98,28 +85,9 @@ def pipeline(counter: Counter) -> Pipeline:
     return Pipeline([HoldsReview()], [counter])
 
 
-async def open_account(db_sessions: SessionFactory, username: str, balance: int = 100) -> int:
-    hasher = PasswordHasher(
-        Settings(argon2_time_cost=1, argon2_memory_kib=256, argon2_parallelism=1)
-    )
-    async with db_sessions() as session:
-        account = await create_account(
-            session,
-            hasher,
-            username=username,
-            password="correct horse",
-            mobile="96550000000",
-            country="KW",
-            balance=balance,
-        )
-        await add_sender_id(session, username=username, sender="MyShop")
-        await session.commit()
-        return account.id
-
-
 @pytest.fixture
 async def account_id(db_sessions: SessionFactory) -> int:
-    return await open_account(db_sessions, "shop")
+    return await register_account(db_sessions, "shop", balance=100, senders=["MyShop"])
 
 
 HoldMessage = Callable[..., Awaitable[str]]
@@ -152,13 +120,6 @@ def hold_message(
         return outcome.msg_id
 
     return send
-
-
-async def balance(db_sessions: SessionFactory, account_id: int) -> int:
-    async with db_sessions() as session:
-        value = await session.scalar(select(Account.balance).where(Account.id == account_id))
-        assert value is not None
-        return value
 
 
 async def content_views(db_sessions: SessionFactory) -> list[tuple[str, str, str]]:
@@ -257,7 +218,7 @@ class TestList:
     async def test_pages_and_the_account_filter(
         self, db_sessions: SessionFactory, account_id: int, hold_message: HoldMessage
     ) -> None:
-        other = await open_account(db_sessions, "other")
+        other = await register_account(db_sessions, "other", balance=100, senders=["MyShop"])
         ids = [
             await hold_message(account_id, "review", numbers=[f"9655000010{i}"]) for i in range(3)
         ]
@@ -329,7 +290,7 @@ class TestRelease:
         assert events == [RecipientState.ACCEPTED] * 3 + [RecipientState.QUEUED] * 3
         items = await memory_hot.consume(DISPATCH_QUEUE, "test", count=10)
         assert [len(json_ids(item.payload)) for item in items] == [2, 1]
-        assert await balance(db_sessions, account_id) == 97  # still charged, once
+        assert await stored_balance(db_sessions, account_id) == 97  # still charged, once
 
     async def test_it_is_counted_by_the_abuse_checks_at_release_time(
         self,
@@ -393,7 +354,7 @@ class TestRelease:
             await release(db_sessions, memory_hot, msg_id)
         with pytest.raises(HeldMessageNotFound):
             await reject(db_sessions, msg_id)
-        assert await balance(db_sessions, account_id) == 97
+        assert await stored_balance(db_sessions, account_id) == 97
 
     async def test_an_unknown_or_accepted_message_is_not_found(
         self,
@@ -436,7 +397,7 @@ class TestReject:
         self, db_sessions: SessionFactory, account_id: int, hold_message: HoldMessage
     ) -> None:
         msg_id = await hold_message(account_id)
-        assert await balance(db_sessions, account_id) == 97
+        assert await stored_balance(db_sessions, account_id) == 97
         outcome = await reject(db_sessions, msg_id, note="phishing")
         assert outcome.to_json() == {
             "msg_id": msg_id,
@@ -445,7 +406,7 @@ class TestReject:
             "points_refunded": 3,
             "balance_after": 100,
         }
-        assert await balance(db_sessions, account_id) == 100
+        assert await stored_balance(db_sessions, account_id) == 100
         assert await recipient_states(db_sessions, msg_id) == {RecipientState.REJECTED}
         async with db_sessions() as session:
             message = await session.scalar(select(Message))
@@ -478,7 +439,7 @@ class TestReject:
         assert all(
             isinstance(o, held_messages.ReviewOutcome | HeldMessageNotFound) for o in outcomes
         )
-        assert await balance(db_sessions, account_id) == 100
+        assert await stored_balance(db_sessions, account_id) == 100
         async with db_sessions() as session:
             refunds = list(
                 await session.scalars(select(CreditEntry.id).where(CreditEntry.reason == "refund"))
@@ -497,36 +458,6 @@ class TestReject:
 # --- over HTTP ---------------------------------------------------------------------------
 
 PATH = "/api/v1/held-messages"
-
-
-@pytest.fixture
-async def app_client(
-    aiohttp_client: ClientMaker,
-    make_settings: Callable[..., Settings],
-    database_url: str,
-) -> TestClient:
-    return await aiohttp_client(create_app(make_settings(database_url=database_url)))
-
-
-async def bearer(db_sessions: SessionFactory, role: TokenRole) -> dict[str, str]:
-    async with db_sessions.begin() as session:
-        token = await create_token(session, role, "Sara")
-    return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-async def staff(db_sessions: SessionFactory) -> dict[str, str]:
-    return await bearer(db_sessions, TokenRole.STAFF)
-
-
-async def call(
-    client: TestClient, method: str, url: str, headers: dict[str, str], status: int, **kw: Any
-) -> Any:
-    response = await client.request(method, url, headers=headers, **kw)
-    assert response.status == status, await response.text()
-    return await response.json()
-
-
 HTTP_ENDPOINTS = [
     ("GET", PATH),
     ("GET", f"{PATH}/{'a' * 32}"),
@@ -538,22 +469,22 @@ HTTP_ENDPOINTS = [
 class TestHttp:
     @pytest.mark.parametrize(("method", "url"), HTTP_ENDPOINTS)
     async def test_only_staff_may_use_it(
-        self, app_client: TestClient, db_sessions: SessionFactory, method: str, url: str
+        self, client: TestClient, db_sessions: SessionFactory, method: str, url: str
     ) -> None:
-        assert (await app_client.request(method, url)).status == 401
+        assert (await client.request(method, url)).status == 401
         pipeline_token = await bearer(db_sessions, TokenRole.PIPELINE)
-        assert (await call(app_client, method, url, pipeline_token, 403))["code"] == "forbidden"
+        assert (await call(client, method, url, pipeline_token, 403))["code"] == "forbidden"
 
     async def test_list_show_and_reject(
         self,
-        app_client: TestClient,
+        client: TestClient,
         staff: dict[str, str],
         db_sessions: SessionFactory,
         account_id: int,
         hold_message: HoldMessage,
     ) -> None:
         msg_id = await hold_message(account_id)
-        page = await call(app_client, "GET", PATH, staff, 200)
+        page = await call(client, "GET", PATH, staff, 200)
         assert page["next"] is None
         (listed,) = page["held_messages"]
         assert (listed["msg_id"], listed["text"], listed["account"]) == (
@@ -561,29 +492,29 @@ class TestHttp:
             "please review",
             "shop",
         )
-        shown = await call(app_client, "GET", f"{PATH}/{msg_id}", staff, 200)
+        shown = await call(client, "GET", f"{PATH}/{msg_id}", staff, 200)
         assert shown == listed
         decided = await call(
-            app_client, "POST", f"{PATH}/{msg_id}/reject", staff, 200, json={"note": "spam"}
+            client, "POST", f"{PATH}/{msg_id}/reject", staff, 200, json={"note": "spam"}
         )
         assert (decided["decision"], decided["points_refunded"]) == ("rejected", 3)
         assert await content_views(db_sessions) == [
             ("Sara", msg_id, "api:held-messages"),
             ("Sara", msg_id, "api:held-messages"),
         ]
-        again = await call(app_client, "POST", f"{PATH}/{msg_id}/reject", staff, 404)
+        again = await call(client, "POST", f"{PATH}/{msg_id}/reject", staff, 404)
         assert again["code"] == "held_message_not_found"
 
     async def test_release_queues_the_message(
         self,
-        app_client: TestClient,
+        client: TestClient,
         staff: dict[str, str],
         db_sessions: SessionFactory,
         account_id: int,
         hold_message: HoldMessage,
     ) -> None:
         msg_id = await hold_message(account_id)
-        decided = await call(app_client, "POST", f"{PATH}/{msg_id}/release", staff, 200)
+        decided = await call(client, "POST", f"{PATH}/{msg_id}/release", staff, 200)
         assert (decided["decision"], decided["recipients"]) == ("released", 3)
         async with db_sessions() as session:
             status = await session.scalar(select(Message.status))
@@ -593,7 +524,7 @@ class TestHttp:
 
     async def test_release_of_a_message_without_text_is_409(
         self,
-        app_client: TestClient,
+        client: TestClient,
         staff: dict[str, str],
         db_sessions: SessionFactory,
         account_id: int,
@@ -602,7 +533,7 @@ class TestHttp:
         msg_id = await hold_message(account_id)
         async with db_sessions.begin() as session:
             await session.execute(update(Message).values(text="", text_removed_at=LATER))
-        answer = await call(app_client, "POST", f"{PATH}/{msg_id}/release", staff, 409)
+        answer = await call(client, "POST", f"{PATH}/{msg_id}/release", staff, 409)
         assert answer["code"] == "text_removed"
 
     @pytest.mark.parametrize(
@@ -616,30 +547,28 @@ class TestHttp:
         ],
     )
     async def test_an_unknown_msg_id_is_404(
-        self, app_client: TestClient, staff: dict[str, str], method: str, url: str
+        self, client: TestClient, staff: dict[str, str], method: str, url: str
     ) -> None:
-        answer = await call(app_client, method, url, staff, 404)
+        answer = await call(client, method, url, staff, 404)
         assert answer["code"] == "held_message_not_found"
 
     @pytest.mark.parametrize(
         "query", ["limit=0", f"limit={held_messages.MAX_LIMIT + 1}", "after=x", "limit=1&limit=2"]
     )
     async def test_a_bad_query_is_400(
-        self, app_client: TestClient, staff: dict[str, str], query: str
+        self, client: TestClient, staff: dict[str, str], query: str
     ) -> None:
-        answer = await call(app_client, "GET", f"{PATH}?{query}", staff, 400)
+        answer = await call(client, "GET", f"{PATH}?{query}", staff, 400)
         assert answer["code"] == "invalid_query"
 
     async def test_a_bad_note_is_400(
         self,
-        app_client: TestClient,
+        client: TestClient,
         staff: dict[str, str],
         account_id: int,
         hold_message: HoldMessage,
     ) -> None:
         msg_id = await hold_message(account_id)
         for body in ({"note": 5}, {"other": "x"}, {"note": "x" * 1001}):
-            answer = await call(
-                app_client, "POST", f"{PATH}/{msg_id}/reject", staff, 400, json=body
-            )
+            answer = await call(client, "POST", f"{PATH}/{msg_id}/reject", staff, 400, json=body)
             assert answer["code"] == "invalid_field"

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from customer_accounts import MakeAccount
 from transactional_set import read_messages
 
 from secgate.alerts.store import AlertSink, AlertView, list_alerts
@@ -50,10 +51,9 @@ from secgate.checks.verdict import (
 )
 from secgate.hotstate.memory import MemoryHotState
 from secgate.hotstate.protocol import HotState, HotStateUnavailable
-from secgate.hotstate.redis import RedisHotState
 from secgate.settings import Settings
 from secgate.storage.db import SessionFactory, create_engine, session_factory
-from secgate.storage.models import Account, AlertSeverity
+from secgate.storage.models import AlertSeverity
 
 NOW = 1_800_000_000.0
 SPAM = (
@@ -157,37 +157,13 @@ class StaticNames:
 
 
 @pytest.fixture
-async def memory_hot() -> AsyncIterator[MemoryHotState]:
-    hot = MemoryHotState()
-    yield hot
-    await hot.close()
-
-
-@pytest.fixture
-async def dead_hot() -> AsyncIterator[HotState]:
-    dead = RedisHotState.from_url("redis://127.0.0.1:1/0", timeout_s=0.5)
-    yield dead
-    await dead.close()
-
-
-@pytest.fixture
 def alerts(db_sessions: SessionFactory, memory_hot: MemoryHotState) -> AlertSink:
     return AlertSink(db_sessions, memory_hot, Settings(), clock=lambda: NOW)
 
 
 @pytest.fixture
-async def account_id(db_sessions: SessionFactory) -> int:
-    async with db_sessions.begin() as session:
-        account = Account(
-            username="shop",
-            username_key="shop",
-            password_hash="unused",
-            mobile="96550000000",
-            home_country="KW",
-        )
-        session.add(account)
-        await session.flush()
-        return account.id
+async def account_id(make_account: MakeAccount) -> int:
+    return await make_account("shop")
 
 
 async def stored_alerts(db_sessions: SessionFactory) -> list[AlertView]:

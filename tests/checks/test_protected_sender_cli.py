@@ -3,70 +3,19 @@ by `sender add`, run for real as subprocesses against each database."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
+from command_line import Cli
+from customer_accounts import bare_account
 from sqlalchemy import select
 
 from secgate.storage.db import SessionFactory
-from secgate.storage.models import Account, SenderId
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-
-Cli = Callable[..., Awaitable[Run]]
-
-
-@pytest.fixture
-def cli(tmp_path: Path, database_url: str) -> Cli:
-    async def run(*args: str, env: dict[str, str] | None = None) -> Run:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "secgate",
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={
-                **os.environ,
-                "SECGATE_DATABASE_URL": database_url,
-                "SECGATE_VAR_DIR": str(tmp_path / "var"),
-                **(env or {}),
-            },
-            cwd=tmp_path,
-        )
-        out, err = await process.communicate()
-        assert process.returncode is not None
-        result = Run(process.returncode, out.decode(), err.decode())
-        assert "Traceback" not in result.stderr
-        return result
-
-    return run
+from secgate.storage.models import SenderId
 
 
 @pytest.fixture
 async def accounts(db_sessions: SessionFactory) -> None:
     async with db_sessions.begin() as session:
-        for username in ("nbk-bank", "shop"):
-            session.add(
-                Account(
-                    username=username,
-                    username_key=username,
-                    password_hash="unused",
-                    mobile="96550000000",
-                    home_country="KW",
-                )
-            )
+        session.add_all([bare_account("nbk-bank"), bare_account("shop")])
 
 
 async def test_add_list_and_remove(cli: Cli, accounts: None) -> None:

@@ -2,64 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
+from api_calls import bearer, call
+from customer_accounts import bare_account
 
 from secgate import appkeys
-from secgate.app import create_app
-from secgate.auth.tokens import create_token
-from secgate.settings import Settings
 from secgate.storage.db import SessionFactory
-from secgate.storage.models import Account, TokenRole
-
-ClientMaker = Callable[[web.Application], Awaitable[TestClient]]
+from secgate.storage.models import TokenRole
 
 PATH = "/api/v1/protected-senders"
 
 
 @pytest.fixture
-async def client(
-    aiohttp_client: ClientMaker, make_settings: Callable[..., Settings], database_url: str
-) -> TestClient:
-    return await aiohttp_client(create_app(make_settings(database_url=database_url)))
-
-
-async def bearer(db_sessions: SessionFactory, role: TokenRole) -> dict[str, str]:
-    async with db_sessions.begin() as session:
-        token = await create_token(session, role, "Sara")
-    return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-async def staff(db_sessions: SessionFactory) -> dict[str, str]:
-    return await bearer(db_sessions, TokenRole.STAFF)
-
-
-@pytest.fixture
 async def accounts(db_sessions: SessionFactory) -> None:
     async with db_sessions.begin() as session:
-        for username in ("nbk-bank", "shop"):
-            session.add(
-                Account(
-                    username=username,
-                    username_key=username,
-                    password_hash="unused",
-                    mobile="96550000000",
-                    home_country="KW",
-                )
-            )
-
-
-async def call(
-    client: TestClient, method: str, url: str, headers: dict[str, str], status: int, **kw: Any
-) -> Any:
-    response = await client.request(method, url, headers=headers, **kw)
-    assert response.status == status, await response.text()
-    return await response.json()
+        session.add_all([bare_account("nbk-bank"), bare_account("shop")])
 
 
 # --- who may call --------------------------------------------------------------------------

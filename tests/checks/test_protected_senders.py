@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from customer_accounts import bare_account
+from fake_clock import FakeClock
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,14 +34,7 @@ from secgate.storage.models import Account, AlertSeverity, ProtectedSenderOwner,
 
 
 async def make_account(session: AsyncSession, username: str) -> Account:
-    # Written directly: its password is never used, so it is not hashed.
-    account = Account(
-        username=username,
-        username_key=username.casefold(),
-        password_hash="unused",
-        mobile="96550000000",
-        home_country="KW",
-    )
+    account = bare_account(username)
     session.add(account)
     await session.flush()
     return account
@@ -189,14 +184,6 @@ async def test_deleting_an_account_takes_it_off_the_owners(
 
 
 # --- the cache the guard reads -----------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class SwitchableSessions:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from customer_accounts import MakeAccount
 from redis.asyncio import BlockingConnectionPool, Connection, Redis
 
 from secgate.abuse.otp_conversion import OtpConversion
@@ -33,7 +34,7 @@ from secgate.hotstate.protocol import HotState
 from secgate.hotstate.redis import RedisHotState
 from secgate.settings import Settings
 from secgate.storage.db import SessionFactory, create_engine, session_factory
-from secgate.storage.models import Account, AlertSeverity
+from secgate.storage.models import AlertSeverity
 
 MINUTE = 60.0
 HOUR = 3600.0
@@ -71,18 +72,8 @@ def run_of(length: int, start: int = 100, prefix: str = "9655123") -> list[str]:
 
 
 @pytest.fixture
-async def account_id(db_sessions: SessionFactory) -> int:
-    async with db_sessions.begin() as session:
-        account = Account(
-            username="pumped",
-            username_key="pumped",
-            password_hash="unused",
-            mobile="96550000000",
-            home_country="KW",
-        )
-        session.add(account)
-        await session.flush()
-        return account.id
+async def account_id(make_account: MakeAccount) -> int:
+    return await make_account("pumped")
 
 
 @pytest.fixture
@@ -384,41 +375,30 @@ class TestTheCallContract:
         assert pumping.verdict is Verdict.REJECT  # a run with the four before
 
 
-@pytest.fixture
-async def dead_hot_state() -> AsyncIterator[HotState]:
-    dead = RedisHotState.from_url("redis://127.0.0.1:1/0", timeout_s=0.5)
-    yield dead
-    await dead.close()
-
-
 @pytest.mark.parametrize("check_class", [SendRateCheck, PumpingCheck])
 async def test_a_store_that_does_not_answer_fails_the_check_closed(
-    dead_hot_state: HotState, alerts: AlertSink, message: Message, check_class: type
+    dead_hot: HotState, alerts: AlertSink, message: Message, check_class: type
 ) -> None:
     if check_class is PumpingCheck:
-        check = PumpingCheck(
-            dead_hot_state, SETTINGS, alerts, OtpConversion(dead_hot_state, SETTINGS)
-        )
+        check = PumpingCheck(dead_hot, SETTINGS, alerts, OtpConversion(dead_hot, SETTINGS))
     else:
-        check = SendRateCheck(dead_hot_state, SETTINGS, alerts)
+        check = SendRateCheck(dead_hot, SETTINGS, alerts)
     with pytest.raises(CheckStoreUnavailable, match="Redis did not answer"):
         await check.check(message([kw(1)]))
 
 
 @pytest.mark.parametrize("check_class", [SendRateCheck, PumpingCheck])
 async def test_a_count_the_store_cannot_take_is_logged_not_raised(
-    dead_hot_state: HotState,
+    dead_hot: HotState,
     alerts: AlertSink,
     message: Message,
     check_class: type,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     if check_class is PumpingCheck:
-        check = PumpingCheck(
-            dead_hot_state, SETTINGS, alerts, OtpConversion(dead_hot_state, SETTINGS)
-        )
+        check = PumpingCheck(dead_hot, SETTINGS, alerts, OtpConversion(dead_hot, SETTINGS))
     else:
-        check = SendRateCheck(dead_hot_state, SETTINGS, alerts)
+        check = SendRateCheck(dead_hot, SETTINGS, alerts)
     with caplog.at_level(logging.WARNING, logger="secgate.checks"):
         await check.record_sent(message([kw(1)]))
     assert {r.message for r in caplog.records} <= {"send_rate_not_recorded", "pumping_not_recorded"}

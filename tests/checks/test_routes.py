@@ -4,23 +4,21 @@ refusal of every bad body with a stable code (never a 500)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
+from api_calls import ClientMaker, bearer
+from customer_accounts import bare_account
 from sqlalchemy import delete
 
 from secgate.alerts.store import list_alerts
 from secgate.app import create_app
-from secgate.auth.tokens import create_token
 from secgate.checks.protected_senders import add_protected_sender
 from secgate.settings import Settings
 from secgate.storage.db import SessionFactory
-from secgate.storage.models import Account, SenderId, TokenRole
-
-ClientMaker = Callable[[web.Application], Awaitable[TestClient]]
+from secgate.storage.models import SenderId, TokenRole
 
 PATH = "/api/v1/checks/message"
 BATCH_PATH = "/api/v1/checks/messages"
@@ -39,12 +37,6 @@ async def client(
     return await aiohttp_client(create_app(settings))
 
 
-async def bearer(db_sessions: SessionFactory, role: TokenRole) -> dict[str, str]:
-    async with db_sessions.begin() as session:
-        token = await create_token(session, role, "checker")
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture
 async def pipeline_token(db_sessions: SessionFactory) -> dict[str, str]:
     return await bearer(db_sessions, TokenRole.PIPELINE)
@@ -54,14 +46,7 @@ async def pipeline_token(db_sessions: SessionFactory) -> dict[str, str]:
 async def bank(db_sessions: SessionFactory) -> int:
     """An account that owns the protected name NBK and has the sender ID "NBK"."""
     async with db_sessions.begin() as session:
-        account = Account(
-            username="nbk-bank",
-            username_key="nbk-bank",
-            password_hash="unused",
-            mobile="96550000000",
-            home_country="KW",
-            sender_ids=[SenderId(name="NBK")],
-        )
+        account = bare_account("nbk-bank", sender_ids=[SenderId(name="NBK")])
         session.add(account)
         await session.flush()
         await add_protected_sender(session, "NBK", [account])

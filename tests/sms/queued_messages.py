@@ -9,11 +9,11 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from customer_accounts import add_account as add_bare_account
 from sqlalchemy import func, insert, select
 
 from secgate.storage.db import SessionFactory
 from secgate.storage.models import (
-    Account,
     DeliveryEvent,
     Message,
     MessageStatus,
@@ -36,19 +36,8 @@ class Queued:
 async def add_account(
     sessions: SessionFactory, username: str = "alice", *, webhook_url: str | None = None
 ) -> int:
-    async with sessions.begin() as session:
-        account = Account(
-            username=username,
-            username_key=username.casefold(),
-            password_hash="unused",
-            mobile="96550000000",
-            home_country="KW",
-            balance=1000,
-            dlr_webhook_url=webhook_url,
-        )
-        session.add(account)
-        await session.flush()
-        return account.id
+    """A bare account with points to spend and, if given, a delivery-report webhook."""
+    return await add_bare_account(sessions, username, balance=1000, dlr_webhook_url=webhook_url)
 
 
 async def add_message(

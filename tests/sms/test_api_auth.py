@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 import argon2
 import pytest
+from customer_accounts import FAST_ARGON2, register_account
 from sqlalchemy import select
 
-from secgate.accounts.registry import PASSWORD_MAX_CHARS, create_account, set_api_allowlist
+from secgate.accounts.registry import PASSWORD_MAX_CHARS, set_api_allowlist
 from secgate.alerts.store import AlertSink, list_alerts
 from secgate.auth.passwords import PasswordHasher, Verification
 from secgate.hotstate.memory import MemoryHotState
@@ -31,8 +32,6 @@ from secgate.sms.api_auth import (
 from secgate.storage.db import SessionFactory
 from secgate.storage.models import Account, Role
 
-# Small parameters keep the tests fast; production ones come from Settings' defaults.
-FAST = {"argon2_time_cost": 1, "argon2_memory_kib": 256, "argon2_parallelism": 1}
 PASSWORD = "correct horse battery"
 CACHE_TTL_S = 300.0
 
@@ -81,7 +80,9 @@ Build = Callable[..., Setup]
 @pytest.fixture
 def build(make_settings: Callable[..., Settings], db_sessions: SessionFactory) -> Build:
     def make(hot: HotState, **changes: object) -> Setup:
-        settings = make_settings(**FAST, **{"api_credential_cache_s": CACHE_TTL_S, **changes})
+        settings = make_settings(
+            **FAST_ARGON2, **{"api_credential_cache_s": CACHE_TTL_S, **changes}
+        )
         hasher = CountingHasher(settings)
         alerts = AlertSink(db_sessions, hot, settings)
         auth = ApiAuthenticator(hot=hot, hasher=hasher, alerts=alerts, settings=settings)
@@ -98,19 +99,7 @@ def setup(build: Build, hot_state: HotState) -> Setup:
 async def add_account(
     setup: Setup, username: str = "acme", password: str = PASSWORD, **changes: object
 ) -> int:
-    async with setup.sessions.begin() as session:
-        account = await create_account(
-            session,
-            PasswordHasher(setup.settings),
-            username=username,
-            password=password,
-            mobile="96550000000",
-            country="KW",
-        )
-        for name, value in changes.items():
-            setattr(account, name, value)
-        await session.flush()
-        return account.id
+    return await register_account(setup.sessions, username, password=password, **changes)
 
 
 # -- credentials ---------------------------------------------------------------------
@@ -175,7 +164,7 @@ async def test_a_password_over_the_longest_allowed_is_denied_without_hashing(
 async def test_a_hash_with_old_parameters_is_upgraded_on_success(
     setup: Setup, make_settings: Callable[..., Settings]
 ) -> None:
-    old_hasher = PasswordHasher(make_settings(**{**FAST, "argon2_time_cost": 2}))
+    old_hasher = PasswordHasher(make_settings(**{**FAST_ARGON2, "argon2_time_cost": 2}))
     await add_account(setup, password_hash=await old_hasher.hash(PASSWORD))
 
     assert isinstance(await setup.login(), Account)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from customer_accounts import add_account
 from sqlalchemy import func, select
 
 from secgate.sms.contacts import (
@@ -22,7 +23,7 @@ from secgate.sms.contacts import (
     parse_csv,
 )
 from secgate.storage.db import SessionFactory
-from secgate.storage.models import Account, ContactGroup
+from secgate.storage.models import ContactGroup
 
 LIMIT = 10_000
 
@@ -127,25 +128,6 @@ def test_a_file_over_the_line_cap_is_refused_whole() -> None:
 # -- importing -----------------------------------------------------------------------
 
 
-@pytest.fixture
-async def account_id(db_sessions: SessionFactory) -> int:
-    return await make_account(db_sessions, "alice", "KW")
-
-
-async def make_account(db_sessions: SessionFactory, username: str, country: str) -> int:
-    async with db_sessions.begin() as session:
-        account = Account(
-            username=username,
-            username_key=username,
-            password_hash="unused",
-            mobile="96550000000",
-            home_country=country,
-        )
-        session.add(account)
-        await session.flush()
-        return account.id
-
-
 async def run_import(
     db_sessions: SessionFactory,
     account_id: int,
@@ -209,7 +191,7 @@ async def test_every_refused_row_is_reported_with_its_line_text_and_reason(
 async def test_national_numbers_are_read_as_numbers_of_the_accounts_home_country(
     db_sessions: SessionFactory,
 ) -> None:
-    saudi = await make_account(db_sessions, "saad", "SA")
+    saudi = await add_account(db_sessions, "saad", home_country="SA")
 
     report = await run_import(db_sessions, saudi, "0501234567\n")
 
@@ -262,7 +244,7 @@ async def test_an_existing_group_counts_toward_the_limit(
 async def test_groups_of_the_same_name_belong_to_each_account(
     db_sessions: SessionFactory, account_id: int
 ) -> None:
-    other = await make_account(db_sessions, "bob", "KW")
+    other = await add_account(db_sessions, "bob")
 
     await run_import(db_sessions, account_id, "96550000001\n")
     await run_import(db_sessions, other, "96550000002\n")

@@ -3,19 +3,12 @@ reading a group; staff and pipeline tokens act for the account named in the quer
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
+from api_calls import bearer
 
-from secgate.app import create_app
-from secgate.auth.tokens import create_token
-from secgate.settings import Settings
 from secgate.storage.db import SessionFactory
-from secgate.storage.models import Account, TokenRole
-
-ClientMaker = Callable[[web.Application], Awaitable[TestClient]]
+from secgate.storage.models import TokenRole
 
 IMPORT = "/api/v1/contacts/groups/vip/import?username=alice"
 GROUP = "/api/v1/contacts/groups/vip?username=alice"
@@ -23,29 +16,9 @@ CSV = {"Content-Type": "text/csv"}
 
 
 @pytest.fixture
-async def client(
-    aiohttp_client: ClientMaker,
-    make_settings: Callable[..., Settings],
-    database_url: str,
-    db_sessions: SessionFactory,
-) -> TestClient:
-    async with db_sessions.begin() as session:
-        session.add(
-            Account(
-                username="alice",
-                username_key="alice",
-                password_hash="unused",
-                mobile="96550000000",
-                home_country="KW",
-            )
-        )
-    return await aiohttp_client(create_app(make_settings(database_url=database_url)))
-
-
-async def bearer(db_sessions: SessionFactory, role: TokenRole) -> dict[str, str]:
-    async with db_sessions.begin() as session:
-        token = await create_token(session, role, "test")
-    return {"Authorization": f"Bearer {token}"}
+async def client(client: TestClient, account_id: int) -> TestClient:
+    """The app, with alice's account to import contacts into."""
+    return client
 
 
 @pytest.fixture

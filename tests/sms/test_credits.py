@@ -3,39 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
+from customer_accounts import register_account
 from sqlalchemy import func, select
 
-from secgate.accounts.registry import create_account
-from secgate.auth.passwords import PasswordHasher
-from secgate.settings import Settings
 from secgate.sms.credits import add_credits, charge
 from secgate.storage.db import SessionFactory
 from secgate.storage.models import Account, CreditEntry
-
-
-@pytest.fixture
-def hasher(make_settings: Callable[..., Settings]) -> PasswordHasher:
-    return PasswordHasher(
-        make_settings(argon2_time_cost=1, argon2_memory_kib=256, argon2_parallelism=1)
-    )
-
-
-async def _account(db_sessions: SessionFactory, hasher: PasswordHasher, balance: int) -> int:
-    async with db_sessions() as session:
-        account = await create_account(
-            session,
-            hasher,
-            username="alice",
-            password="correct horse",
-            mobile="96550000000",
-            country="KW",
-            balance=balance,
-        )
-        await session.commit()
-        return account.id
 
 
 async def _ledger(db_sessions: SessionFactory, account_id: int) -> list[tuple[int, int, str]]:
@@ -55,26 +30,24 @@ async def _balance(db_sessions: SessionFactory, account_id: int) -> tuple[int, i
         return account.balance, account.purchased
 
 
-async def test_opening_balance_is_a_purchase_in_the_ledger(
-    db_sessions: SessionFactory, hasher: PasswordHasher
-) -> None:
-    account_id = await _account(db_sessions, hasher, balance=500)
+async def test_opening_balance_is_a_purchase_in_the_ledger(db_sessions: SessionFactory) -> None:
+    account_id = await register_account(db_sessions, balance=500)
     assert await _balance(db_sessions, account_id) == (500, 500)
     assert await _ledger(db_sessions, account_id) == [(500, 500, "purchase")]
 
 
 async def test_account_opened_without_credits_has_an_empty_ledger(
-    db_sessions: SessionFactory, hasher: PasswordHasher
+    db_sessions: SessionFactory,
 ) -> None:
-    account_id = await _account(db_sessions, hasher, balance=0)
+    account_id = await register_account(db_sessions, balance=0)
     assert await _balance(db_sessions, account_id) == (0, 0)
     assert await _ledger(db_sessions, account_id) == []
 
 
 async def test_charge_takes_points_and_records_the_balance_after(
-    db_sessions: SessionFactory, hasher: PasswordHasher
+    db_sessions: SessionFactory,
 ) -> None:
-    account_id = await _account(db_sessions, hasher, balance=10)
+    account_id = await register_account(db_sessions, balance=10)
     async with db_sessions() as session:
         assert await charge(session, account_id, 3) == 7
         await session.commit()
@@ -82,20 +55,16 @@ async def test_charge_takes_points_and_records_the_balance_after(
     assert await _ledger(db_sessions, account_id) == [(10, 10, "purchase"), (-3, 7, "send")]
 
 
-async def test_charge_of_the_whole_balance_leaves_zero(
-    db_sessions: SessionFactory, hasher: PasswordHasher
-) -> None:
-    account_id = await _account(db_sessions, hasher, balance=10)
+async def test_charge_of_the_whole_balance_leaves_zero(db_sessions: SessionFactory) -> None:
+    account_id = await register_account(db_sessions, balance=10)
     async with db_sessions() as session:
         assert await charge(session, account_id, 10) == 0
         await session.commit()
     assert await _balance(db_sessions, account_id) == (0, 10)
 
 
-async def test_charge_over_the_balance_changes_nothing(
-    db_sessions: SessionFactory, hasher: PasswordHasher
-) -> None:
-    account_id = await _account(db_sessions, hasher, balance=10)
+async def test_charge_over_the_balance_changes_nothing(db_sessions: SessionFactory) -> None:
+    account_id = await register_account(db_sessions, balance=10)
     async with db_sessions() as session:
         assert await charge(session, account_id, 11) is None
         await session.commit()
@@ -103,10 +72,8 @@ async def test_charge_over_the_balance_changes_nothing(
     assert await _ledger(db_sessions, account_id) == [(10, 10, "purchase")]
 
 
-async def test_charge_rolled_back_leaves_no_trace(
-    db_sessions: SessionFactory, hasher: PasswordHasher
-) -> None:
-    account_id = await _account(db_sessions, hasher, balance=10)
+async def test_charge_rolled_back_leaves_no_trace(db_sessions: SessionFactory) -> None:
+    account_id = await register_account(db_sessions, balance=10)
     async with db_sessions() as session:
         assert await charge(session, account_id, 4) == 6
         await session.rollback()
@@ -116,9 +83,9 @@ async def test_charge_rolled_back_leaves_no_trace(
 
 @pytest.mark.parametrize("points", [0, -1])
 async def test_charge_or_purchase_of_no_points_is_a_bug(
-    db_sessions: SessionFactory, hasher: PasswordHasher, points: int
+    db_sessions: SessionFactory, points: int
 ) -> None:
-    account_id = await _account(db_sessions, hasher, balance=10)
+    account_id = await register_account(db_sessions, balance=10)
     async with db_sessions() as session:
         with pytest.raises(ValueError):
             await charge(session, account_id, points)
@@ -126,10 +93,8 @@ async def test_charge_or_purchase_of_no_points_is_a_bug(
             await add_credits(session, account_id, points)
 
 
-async def test_purchase_adds_to_balance_and_purchased(
-    db_sessions: SessionFactory, hasher: PasswordHasher
-) -> None:
-    account_id = await _account(db_sessions, hasher, balance=10)
+async def test_purchase_adds_to_balance_and_purchased(db_sessions: SessionFactory) -> None:
+    account_id = await register_account(db_sessions, balance=10)
     async with db_sessions() as session:
         assert await charge(session, account_id, 4) == 6
         assert await add_credits(session, account_id, 100) == 106
@@ -148,10 +113,8 @@ async def test_purchase_for_an_unknown_account_is_refused(db_sessions: SessionFa
             await add_credits(session, 12345, 10)
 
 
-async def test_racing_charges_never_overdraw(
-    db_sessions: SessionFactory, hasher: PasswordHasher
-) -> None:
-    account_id = await _account(db_sessions, hasher, balance=10)
+async def test_racing_charges_never_overdraw(db_sessions: SessionFactory) -> None:
+    account_id = await register_account(db_sessions, balance=10)
 
     async def one_charge() -> int | None:
         async with db_sessions() as session:

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from fake_clock import FakeClock
 from queued_messages import (
     T0,
     Queued,
@@ -33,6 +34,7 @@ from queued_messages import (
     outbox_counts,
     recipients,
 )
+from scripted_operator import ScriptedOperator
 from sqlalchemy import func, select, update
 
 from secgate import appkeys
@@ -44,7 +46,6 @@ from secgate.settings import Settings
 from secgate.sms.connectors.protocol import (
     ConnectorUnavailable,
     Receipt,
-    ReceiptHandler,
     Submission,
     SubmitResult,
 )
@@ -79,48 +80,9 @@ UNREACHABLE_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:1/secgate"
 DISPATCHER_PROCESS = Path(__file__).with_name("dispatcher_process.py")
 
 
-class FakeClock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class ScriptedOperator:
-    """A connector whose answers the test decides: it refuses the numbers in `refuse`,
-    and raises `failure` (if set) instead of answering."""
-
-    name = "scripted"
-
-    def __init__(self, *, idempotent: bool = True, refuse: Sequence[str] = ()) -> None:
-        self.idempotent = idempotent
-        self.refuse = set(refuse)
-        self.failure: Exception | None = None
-        self.submitted: list[Submission] = []
-        self.on_receipt: ReceiptHandler | None = None
-
-    async def start(self, on_receipt: ReceiptHandler) -> None:
-        self.on_receipt = on_receipt
-
-    async def submit(self, batch: Sequence[Submission]) -> list[SubmitResult]:
-        if self.failure is not None:
-            raise self.failure
-        self.submitted += batch
-        return [
-            SubmitResult(s.recipient_id, False, None, "invalid destination")
-            if s.number in self.refuse
-            else SubmitResult(s.recipient_id, True, f"op-{s.recipient_id}")
-            for s in batch
-        ]
-
-    async def close(self) -> None:
-        pass
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(NOW)
 
 
 @pytest.fixture

@@ -7,16 +7,19 @@ charge and nothing after it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from customer_accounts import bare_account
+from fake_clock import FakeClock
+from scripted_operator import ScriptedOperator
 from sqlalchemy import select
 
 from secgate.hotstate.memory import MemoryHotState
 from secgate.settings import Settings
 from secgate.sms import delivery_log
-from secgate.sms.connectors.protocol import ReceiptHandler, Submission, SubmitResult
 from secgate.sms.credits import add_credits
 from secgate.sms.dispatcher import LOST_CLAIM_REASON, BatchOutcome, Dispatcher
 from secgate.sms.send import SendAccepted, SendRequest, SmsService
@@ -28,47 +31,14 @@ CLAIM_TIMEOUT_S = 30.0
 NUMBERS = ["96550000001", "96550000002"]
 
 
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Operator:
-    """A connector that cannot be asked twice, as SMPP: it refuses the numbers in
-    `refuse`, and raises `failure` (if set) as if the worker died inside the call."""
-
-    name = "scripted"
-    idempotent = False
-
-    def __init__(self, *, refuse: Sequence[str] = (), failure: Exception | None = None) -> None:
-        self.refuse = set(refuse)
-        self.failure = failure
-        self.submitted: list[Submission] = []
-
-    async def start(self, on_receipt: ReceiptHandler) -> None:
-        pass
-
-    async def submit(self, batch: Sequence[Submission]) -> list[SubmitResult]:
-        if self.failure is not None:
-            raise self.failure
-        self.submitted += batch
-        return [
-            SubmitResult(s.recipient_id, False, None, "invalid destination")
-            if s.number in self.refuse
-            else SubmitResult(s.recipient_id, True, f"op-{s.recipient_id}")
-            for s in batch
-        ]
-
-    async def close(self) -> None:
-        pass
+def smpp_like(**script: Any) -> ScriptedOperator:
+    """A connector that cannot be asked twice, as SMPP."""
+    return ScriptedOperator(idempotent=False, **script)
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture
@@ -91,14 +61,7 @@ async def hot(clock: FakeClock) -> AsyncIterator[MemoryHotState]:
 @pytest.fixture
 async def account_id(db_sessions: SessionFactory) -> int:
     async with db_sessions.begin() as session:
-        account = Account(
-            username="acme",
-            username_key="acme",
-            password_hash="unused",
-            mobile="96599999999",
-            home_country="KW",
-            sender_ids=[SenderId(name="KWT-SMS")],
-        )
+        account = bare_account("acme", mobile="96599999999", sender_ids=[SenderId(name="KWT-SMS")])
         session.add(account)
         await session.flush()
         await add_credits(session, account.id, 100)
@@ -152,12 +115,12 @@ async def test_a_lost_claim_that_ends_failed_keeps_its_charge(
 ) -> None:
     accepted = await accept_send(db_sessions, hot, settings, clock, account_id)
     dying = Dispatcher(
-        db_sessions, hot, Operator(failure=RuntimeError("worker died")), settings, clock=clock
+        db_sessions, hot, smpp_like(failure=RuntimeError("worker died")), settings, clock=clock
     )
     with pytest.raises(RuntimeError, match="worker died"):
         await dying.dispatch_next("dying")  # claimed, then gone mid-submit
     clock.now += CLAIM_TIMEOUT_S
-    operator = Operator()
+    operator = smpp_like()
     fresh = Dispatcher(db_sessions, hot, operator, settings, clock=clock)
 
     swept = await fresh.sweep()  # the stale claims go back on the queue
@@ -181,7 +144,7 @@ async def test_a_number_the_operator_refuses_keeps_its_charge_alike(
     account_id: int,
 ) -> None:
     accepted = await accept_send(db_sessions, hot, settings, clock, account_id)
-    dispatcher = Dispatcher(db_sessions, hot, Operator(refuse=NUMBERS[:1]), settings, clock=clock)
+    dispatcher = Dispatcher(db_sessions, hot, smpp_like(refuse=NUMBERS[:1]), settings, clock=clock)
 
     outcome = await dispatcher.dispatch_next("worker")
 

@@ -3,26 +3,21 @@ of `mobile` sends to the group's numbers."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
+from api_calls import ClientMaker
+from customer_accounts import FAST_ARGON2, register_account
 from sqlalchemy import select
 
 from secgate import appkeys
-from secgate.accounts.registry import add_sender_id, create_account
 from secgate.app import create_app
-from secgate.auth.passwords import PasswordHasher
 from secgate.settings import Settings
 from secgate.sms.contacts import import_csv
-from secgate.sms.credits import add_credits
 from secgate.storage.models import Message, Recipient
 
-ClientMaker = Callable[[web.Application], Awaitable[TestClient]]
-
-FAST = {"argon2_time_cost": 1, "argon2_memory_kib": 256, "argon2_parallelism": 1}
 PASSWORD = "correct horse battery"
 GROUP = [f"965500000{i:02d}" for i in range(1, 6)]
 
@@ -31,28 +26,26 @@ GROUP = [f"965500000{i:02d}" for i in range(1, 6)]
 async def client(
     aiohttp_client: ClientMaker, make_settings: Callable[..., Settings], database_url: str
 ) -> TestClient:
-    settings = make_settings(**FAST, database_url=database_url, max_group_send_numbers=250)
+    settings = make_settings(**FAST_ARGON2, database_url=database_url, max_group_send_numbers=250)
     return await aiohttp_client(create_app(settings))
 
 
 async def add_customer(client: TestClient, username: str, group: list[str] | None) -> int:
     """An account with API credentials, a sender ID, credits and (unless None) a
     contact group "vip" holding `group`."""
-    app = client.app
-    async with app[appkeys.DB_SESSIONS].begin() as session:
-        account = await create_account(
-            session,
-            PasswordHasher(app[appkeys.SETTINGS]),
-            username=username,
-            password=PASSWORD,
-            mobile="96599999999",
-            country="KW",
-        )
-        await add_sender_id(session, username=username, sender="KWT-SMS")
-        await add_credits(session, account.id, 1000)
-        if group is not None:
-            await import_csv(session, account.id, "vip", "\n".join(group), max_group_numbers=250)
-        return account.id
+    sessions = client.app[appkeys.DB_SESSIONS]
+    account_id = await register_account(
+        sessions,
+        username,
+        password=PASSWORD,
+        mobile="96599999999",
+        credits=1000,
+        senders=["KWT-SMS"],
+    )
+    if group is not None:
+        async with sessions.begin() as session:
+            await import_csv(session, account_id, "vip", "\n".join(group), max_group_numbers=250)
+    return account_id
 
 
 async def send(client: TestClient, username: str = "acme", **fields: Any) -> tuple[int, Any]:

@@ -6,29 +6,25 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
+from api_calls import ClientMaker
+from customer_accounts import FAST_ARGON2, register_account
 from sqlalchemy import select
 
 from secgate import appkeys
-from secgate.accounts.registry import add_sender_id, create_account, set_api_allowlist
+from secgate.accounts.registry import set_api_allowlist
 from secgate.alerts.store import list_alerts
 from secgate.app import create_app
-from secgate.auth.passwords import PasswordHasher
 from secgate.settings import Settings
 from secgate.sms import delivery_log
-from secgate.sms.credits import add_credits
 from secgate.sms.delivery_log import StateChange
 from secgate.storage.models import Account, Message, Recipient, RecipientState
 
-ClientMaker = Callable[[web.Application], Awaitable[TestClient]]
-
-FAST = {"argon2_time_cost": 1, "argon2_memory_kib": 256, "argon2_parallelism": 1}
 USER, PASSWORD = "acme", "correct horse battery"
 CREDENTIALS = {"username": USER, "password": PASSWORD}
 NUMBER = "96550000001"
@@ -41,7 +37,7 @@ def numbers(count: int) -> list[str]:
 
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings], database_url: str) -> Settings:
-    return make_settings(**FAST, database_url=database_url, max_body_bytes=64 * 1024)
+    return make_settings(**FAST_ARGON2, database_url=database_url, max_body_bytes=64 * 1024)
 
 
 @pytest.fixture
@@ -57,23 +53,15 @@ async def add_customer(
     senders: tuple[str, ...] = ("KWT-SMS",),
     **changes: Any,
 ) -> int:
-    app = client.app
-    async with app[appkeys.DB_SESSIONS].begin() as session:
-        account = await create_account(
-            session,
-            PasswordHasher(app[appkeys.SETTINGS]),
-            username=username,
-            password=PASSWORD,
-            mobile="96599999999",
-            country="KW",
-        )
-        for name, value in changes.items():
-            setattr(account, name, value)
-        for sender in senders:
-            await add_sender_id(session, username=username, sender=sender)
-        if credits:
-            await add_credits(session, account.id, credits)
-        return account.id
+    return await register_account(
+        client.app[appkeys.DB_SESSIONS],
+        username,
+        password=PASSWORD,
+        mobile="96599999999",
+        credits=credits,
+        senders=senders,
+        **changes,
+    )
 
 
 @pytest.fixture
@@ -210,7 +198,7 @@ async def test_fields_nobody_asked_for_are_ignored(client: TestClient, customer:
 
 @pytest.fixture
 def bare_settings(make_settings: Callable[..., Settings], sqlite_url: str) -> Settings:
-    return make_settings(**FAST, database_url=sqlite_url, max_body_bytes=64 * 1024)
+    return make_settings(**FAST_ARGON2, database_url=sqlite_url, max_body_bytes=64 * 1024)
 
 
 @pytest.fixture

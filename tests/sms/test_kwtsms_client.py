@@ -18,19 +18,17 @@ import kwtsms
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from customer_accounts import FAST_ARGON2, register_account
 from kwtsms import _core as kwtsms_core
 
 from secgate import appkeys
-from secgate.accounts.registry import add_sender_id, create_account, set_api_allowlist
+from secgate.accounts.registry import set_api_allowlist
 from secgate.app import create_app
-from secgate.auth.passwords import PasswordHasher
 from secgate.settings import Settings
-from secgate.sms.credits import add_credits
 from secgate.storage.models import Role
 
 ServerMaker = Callable[..., Awaitable[TestServer]]
 
-FAST = {"argon2_time_cost": 1, "argon2_memory_kib": 256, "argon2_parallelism": 1}
 USER, PASSWORD = "acme", "correct horse battery"
 NUMBER = "96550000001"
 SAUDI_NUMBER = "966501234567"
@@ -46,7 +44,7 @@ def numbers(count: int) -> list[str]:
 
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings], database_url: str) -> Settings:
-    return make_settings(**FAST, database_url=database_url)
+    return make_settings(**FAST_ARGON2, database_url=database_url)
 
 
 async def start(
@@ -71,21 +69,15 @@ async def add_customer(
     senders: tuple[str, ...] = ("KWT-SMS", "MY-APP"),
     **changes: Any,
 ) -> None:
-    async with app[appkeys.DB_SESSIONS].begin() as session:
-        account = await create_account(
-            session,
-            PasswordHasher(app[appkeys.SETTINGS]),
-            username=USER,
-            password=PASSWORD,
-            mobile="96599999999",
-            country="KW",
-        )
-        for name, value in changes.items():
-            setattr(account, name, value)
-        for sender in senders:
-            await add_sender_id(session, username=USER, sender=sender)
-        if credits:
-            await add_credits(session, account.id, credits)
+    await register_account(
+        app[appkeys.DB_SESSIONS],
+        USER,
+        password=PASSWORD,
+        mobile="96599999999",
+        credits=credits,
+        senders=senders,
+        **changes,
+    )
 
 
 @pytest.fixture

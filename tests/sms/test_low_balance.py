@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from customer_accounts import add_account
 from sqlalchemy import select
 
 from secgate import appkeys
@@ -79,19 +80,9 @@ def notifier(
 async def make_account(
     db_sessions: SessionFactory, balance: int, threshold: int | None = None
 ) -> int:
-    async with db_sessions.begin() as session:
-        account = Account(
-            username="alice",
-            username_key="alice",
-            password_hash="unused",
-            mobile=OWNER,
-            home_country="KW",
-            balance=balance,
-            low_balance_threshold=threshold,
-        )
-        session.add(account)
-        await session.flush()
-        return account.id
+    return await add_account(
+        db_sessions, mobile=OWNER, balance=balance, low_balance_threshold=threshold
+    )
 
 
 async def send(

@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fake_clock import FakeClock
 from sqlalchemy import select
 
 from secgate.settings import Settings
 from secgate.sms.retention import RetentionJob, anonymise_number
 from secgate.storage.db import SessionFactory
 from secgate.storage.models import (
-    Account,
     DeliveryEvent,
     Message,
     Recipient,
@@ -33,31 +33,8 @@ TEXT = "Your code is 123456"
 NUMBERS = ["96550000001", "96550000002", "966501234567"]
 
 
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def at(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
-
-
-@pytest.fixture
-async def account_id(db_sessions: SessionFactory) -> int:
-    async with db_sessions.begin() as session:
-        account = Account(
-            username="alice",
-            username_key="alice",
-            password_hash="unused",
-            mobile="96550000000",
-            home_country="KW",
-        )
-        session.add(account)
-        await session.flush()
-        return account.id
 
 
 @pytest.fixture

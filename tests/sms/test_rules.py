@@ -15,7 +15,6 @@ import pytest
 from phonenumbers import PhoneNumberType
 
 from secgate.hotstate.protocol import HotState
-from secgate.hotstate.redis import RedisHotState
 from secgate.settings import Settings
 from secgate.sms.encoding import encode_info
 from secgate.sms.rules import (
@@ -445,12 +444,8 @@ async def test_release_gives_back_every_number_of_a_send_over_one_batch(
     assert not (await recent.claim(1, numbers, test=False, token=b"again")).result.refused
 
 
-async def test_hot_state_down_refuses_claims_with_err013() -> None:
-    dead = RedisHotState.from_url("redis://127.0.0.1:1/0", timeout_s=0.5)
-    try:
-        claim = await RecentNumbers(dead, block_s=5.0).claim(
-            1, ["96550000001"], test=False, token=b"t"
-        )
-    finally:
-        await dead.close()
+async def test_hot_state_down_refuses_claims_with_err013(dead_hot: HotState) -> None:
+    claim = await RecentNumbers(dead_hot, block_s=5.0).claim(
+        1, ["96550000001"], test=False, token=b"t"
+    )
     assert claim == NumberClaim(CheckResult("ERR013", "temporarily unable to accept messages"))

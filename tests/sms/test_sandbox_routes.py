@@ -3,42 +3,22 @@ delivered to a number, newest first; only while the sandbox connector is in use.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
+from api_calls import bearer
 from sqlalchemy import insert
 
 from secgate.app import create_app
-from secgate.auth.tokens import create_token
 from secgate.settings import Settings
 from secgate.sms import sandbox_routes
 from secgate.storage.db import SessionFactory
 from secgate.storage.models import SandboxOutboxEntry, TokenRole
 
-ClientMaker = Callable[[web.Application], Awaitable[TestClient]]
 OUTBOX = sandbox_routes.OUTBOX_PATH
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def client(
-    aiohttp_client: ClientMaker, make_settings: Callable[..., Settings], database_url: str
-) -> TestClient:
-    return await aiohttp_client(create_app(make_settings(database_url=database_url)))
-
-
-async def bearer(sessions: SessionFactory, role: TokenRole) -> dict[str, str]:
-    async with sessions.begin() as session:
-        token = await create_token(session, role, "tester")
-    return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-async def staff(db_sessions: SessionFactory) -> dict[str, str]:
-    return await bearer(db_sessions, TokenRole.STAFF)
 
 
 async def deliver(sessions: SessionFactory, *entries: tuple[str, str]) -> None:

@@ -9,17 +9,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from customer_accounts import register_account, stored_balance
 from sqlalchemy import func, select
 
-from secgate.accounts.registry import add_sender_id, create_account, set_activated_countries
-from secgate.auth.passwords import PasswordHasher
+from secgate.accounts.registry import set_activated_countries
 from secgate.hotstate.memory import MemoryHotState
 from secgate.hotstate.protocol import HotState, HotStateUnavailable
-from secgate.hotstate.redis import RedisHotState
 from secgate.settings import Settings
 from secgate.sms.credits import add_credits
 from secgate.sms.rules import CheckResult, Draft
@@ -53,22 +52,7 @@ def _numbers(count: int, start: int = 1) -> list[str]:
 
 
 @pytest.fixture
-def hasher(make_settings: Callable[..., Settings]) -> PasswordHasher:
-    return PasswordHasher(
-        make_settings(argon2_time_cost=1, argon2_memory_kib=256, argon2_parallelism=1)
-    )
-
-
-@pytest.fixture
-async def memory_hot() -> AsyncIterator[MemoryHotState]:
-    """For tests about the database: the hot state is not what they are about."""
-    hot = MemoryHotState()
-    yield hot
-    await hot.close()
-
-
-@pytest.fixture
-def open_account(db_sessions: SessionFactory, hasher: PasswordHasher) -> Callable[..., Any]:
+def open_account(db_sessions: SessionFactory) -> Callable[..., Any]:
     async def open_account(
         username: str = "alice",
         *,
@@ -77,21 +61,18 @@ def open_account(db_sessions: SessionFactory, hasher: PasswordHasher) -> Callabl
         mobile: str = OWN_MOBILE,
         countries: list[str] | None = None,
     ) -> int:
-        async with db_sessions() as session:
-            account = await create_account(
-                session,
-                hasher,
-                username=username,
-                password="correct horse",
-                mobile=mobile,
-                country=country,
-                balance=balance,
-            )
-            await add_sender_id(session, username=username, sender="Kuwait")
-            if countries is not None:
+        account_id = await register_account(
+            db_sessions,
+            username,
+            mobile=mobile,
+            country=country,
+            balance=balance,
+            senders=["Kuwait"],
+        )
+        if countries is not None:
+            async with db_sessions.begin() as session:
                 await set_activated_countries(session, username, countries)
-            await session.commit()
-            return account.id
+        return account_id
 
     return open_account
 
@@ -132,13 +113,6 @@ async def _count(db_sessions: SessionFactory, model: type[Any]) -> int:
         return await session.scalar(select(func.count()).select_from(model)) or 0
 
 
-async def _balance(db_sessions: SessionFactory, account_id: int) -> int:
-    async with db_sessions() as session:
-        account = await session.get(Account, account_id)
-        assert account is not None
-        return account.balance
-
-
 async def _queued(hot: HotState) -> list[dict[str, Any]]:
     items = await hot.consume(DISPATCH_QUEUE, "test", count=100)
     return [json.loads(item.payload) for item in items]
@@ -150,7 +124,7 @@ async def _assert_nothing_stored(
     assert await _count(db_sessions, Message) == 0
     assert await _count(db_sessions, Recipient) == 0
     assert await _count(db_sessions, DeliveryEvent) == 0
-    assert await _balance(db_sessions, account_id) == balance
+    assert await stored_balance(db_sessions, account_id) == balance
 
 
 # --- accepted sends -----------------------------------------------------------------------
@@ -172,7 +146,7 @@ async def test_accepted_send_is_charged_pages_times_numbers(
     assert outcome.balance_after == 994
     assert outcome.unix_timestamp == int(NOW)
     assert outcome.status is MessageStatus.ACCEPTED
-    assert await _balance(db_sessions, account_id) == 994
+    assert await stored_balance(db_sessions, account_id) == 994
 
 
 async def test_accepted_send_stores_message_recipients_events_and_charge(
@@ -441,7 +415,7 @@ async def test_zero_balance_is_err010_and_short_balance_is_err011(
     outcome = await service.send(_request(short, numbers=_numbers(3)))
     assert outcome == SendRefused("ERR011", "Insufficient balance: 3 points needed, 2 available")
     assert await _count(db_sessions, Message) == 0
-    assert await _balance(db_sessions, short) == 2
+    assert await stored_balance(db_sessions, short) == 2
 
 
 async def test_unknown_or_blocked_account_sends_nothing(
@@ -474,7 +448,7 @@ async def test_same_number_again_within_the_window_is_err028_and_free(
     assert isinstance(refused, SendRefused)
     assert refused.code == "ERR028"
     assert "96550000001" in refused.description
-    assert await _balance(db_sessions, account_id) == 9
+    assert await stored_balance(db_sessions, account_id) == 9
 
     # The refused send gave back 96550000002: it may be sent to at once.
     assert isinstance(
@@ -483,7 +457,7 @@ async def test_same_number_again_within_the_window_is_err028_and_free(
 
     await asyncio.sleep(0.35)  # past the window
     assert isinstance(await service.send(_request(account_id)), SendAccepted)
-    assert await _balance(db_sessions, account_id) == 7
+    assert await stored_balance(db_sessions, account_id) == 7
 
 
 async def test_same_number_from_another_account_is_not_blocked(
@@ -535,23 +509,19 @@ async def test_racing_sends_to_one_number_pass_once(
     outcomes = await asyncio.gather(*(service.send(_request(account_id)) for _ in range(5)))
     assert sum(isinstance(o, SendAccepted) for o in outcomes) == 1
     assert sorted(o.code for o in outcomes if isinstance(o, SendRefused)) == ["ERR028"] * 4
-    assert await _balance(db_sessions, account_id) == 99
+    assert await stored_balance(db_sessions, account_id) == 99
 
 
 # --- the hot state down ------------------------------------------------------------------
 
 
 async def test_hot_state_down_refuses_with_err013_and_charges_nothing(
-    db_sessions: SessionFactory, open_account: Any, make_service: Any
+    db_sessions: SessionFactory, open_account: Any, make_service: Any, dead_hot: HotState
 ) -> None:
     account_id = await open_account(balance=100)
-    dead = RedisHotState.from_url("redis://127.0.0.1:1/0", timeout_s=0.5)
-    try:
-        for test in (False, True):
-            outcome = await make_service(dead).send(_request(account_id, test=test))
-            assert outcome == SendRefused("ERR013", "temporarily unable to accept messages")
-    finally:
-        await dead.close()
+    for test in (False, True):
+        outcome = await make_service(dead_hot).send(_request(account_id, test=test))
+        assert outcome == SendRefused("ERR013", "temporarily unable to accept messages")
     await _assert_nothing_stored(db_sessions, account_id, balance=100)
 
 
@@ -572,7 +542,7 @@ async def test_send_committed_before_the_queue_fails_is_still_accepted(
     await hot.close()
 
     assert isinstance(outcome, SendAccepted)
-    assert await _balance(db_sessions, account_id) == 98
+    assert await stored_balance(db_sessions, account_id) == 98
     async with db_sessions() as session:
         states = list(await session.scalars(select(Recipient.state)))
     assert states == [RecipientState.QUEUED] * 2  # the dispatcher's sweeper finds them
@@ -598,7 +568,7 @@ async def test_concurrent_sends_never_overdraw(
     assert len(accepted) == 10
     assert {o.code for o in refused} <= {"ERR010", "ERR011"}
     assert sorted(o.balance_after for o in accepted) == list(range(10))
-    assert await _balance(db_sessions, account_id) == 0
+    assert await stored_balance(db_sessions, account_id) == 0
     async with db_sessions() as session:
         ledger = (
             await session.execute(
@@ -624,7 +594,7 @@ async def test_concurrent_sends_never_overdraw(
         *(service.send(_request(account_id, numbers=[n])) for n in again)
     )
     assert all(isinstance(o, SendAccepted) for o in retried)
-    assert await _balance(db_sessions, account_id) == 0
+    assert await stored_balance(db_sessions, account_id) == 0
 
 
 # --- low balance ----------------------------------------------------------------------------
@@ -690,7 +660,7 @@ async def test_failing_low_balance_notice_does_not_fail_the_send(
         outcome = await make_service(memory_hot, low_balance=notifier).send(_request(account_id))
     assert isinstance(outcome, SendAccepted)
     assert notifier.calls == [(account_id, 4)]
-    assert await _balance(db_sessions, account_id) == 4
+    assert await stored_balance(db_sessions, account_id) == 4
     assert "low_balance_notify_failed" in caplog.messages
 
 

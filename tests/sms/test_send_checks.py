@@ -9,16 +9,15 @@ and, where it matters, the real spam model and pumping checks.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from customer_accounts import register_account, stored_balance
 from sqlalchemy import func, select
 
-from secgate.accounts.registry import add_sender_id, create_account
 from secgate.alerts.store import AlertSink, AlertView, list_alerts
-from secgate.auth.passwords import PasswordHasher
 from secgate.checks.pipeline import SPAM_REFUSAL, Pipeline
 from secgate.checks.pumping import pumping_checks
 from secgate.checks.spam_model import SpamModelCheck
@@ -32,7 +31,6 @@ from secgate.checks.verdict import (
 )
 from secgate.hotstate.memory import MemoryHotState
 from secgate.hotstate.protocol import HotState
-from secgate.hotstate.redis import RedisHotState
 from secgate.settings import Settings
 from secgate.sms import delivery_log
 from secgate.sms.connectors.sandbox import SandboxConnector
@@ -40,7 +38,6 @@ from secgate.sms.dispatcher import Dispatcher
 from secgate.sms.send import DISPATCH_QUEUE, SendAccepted, SendRefused, SendRequest, SmsService
 from secgate.storage.db import SessionFactory
 from secgate.storage.models import (
-    Account,
     AlertSeverity,
     CreditEntry,
     DeliveryEvent,
@@ -92,35 +89,13 @@ class Counter:
 
 
 @pytest.fixture
-async def memory_hot() -> AsyncIterator[MemoryHotState]:
-    hot = MemoryHotState()
-    yield hot
-    await hot.close()
-
-
-@pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings(dispatch_orphan_grace_s=0.0)
 
 
 @pytest.fixture
-async def account_id(db_sessions: SessionFactory, settings: Settings) -> int:
-    hasher = PasswordHasher(
-        Settings(argon2_time_cost=1, argon2_memory_kib=256, argon2_parallelism=1)
-    )
-    async with db_sessions() as session:
-        account = await create_account(
-            session,
-            hasher,
-            username="shop",
-            password="correct horse",
-            mobile="96550000000",
-            country="KW",
-            balance=100,
-        )
-        await add_sender_id(session, username="shop", sender="MyShop")
-        await session.commit()
-        return account.id
+async def account_id(db_sessions: SessionFactory) -> int:
+    return await register_account(db_sessions, "shop", balance=100, senders=["MyShop"])
 
 
 @pytest.fixture
@@ -162,13 +137,6 @@ async def count(db_sessions: SessionFactory, model: type[Any]) -> int:
         return await session.scalar(select(func.count()).select_from(model)) or 0
 
 
-async def balance(db_sessions: SessionFactory, account_id: int) -> int:
-    async with db_sessions() as session:
-        value = await session.scalar(select(Account.balance).where(Account.id == account_id))
-        assert value is not None
-        return value
-
-
 async def stored_alerts(db_sessions: SessionFactory) -> list[AlertView]:
     async with db_sessions() as session:
         views, _ = await list_alerts(session)
@@ -192,7 +160,7 @@ class TestRejected:
     ) -> None:
         outcome = await make_service(memory_hot).send(request(account_id, "darn it"))
         assert outcome == SendRefused("ERR031", "the message contains bad language")
-        assert await balance(db_sessions, account_id) == 100
+        assert await stored_balance(db_sessions, account_id) == 100
         for model in (Message, Recipient, DeliveryEvent, MessageHold):
             assert await count(db_sessions, model) == 0, model
         async with db_sessions() as session:
@@ -248,16 +216,13 @@ class TestStoreDown:
         make_service: Any,
         settings: Settings,
         alerts: AlertSink,
+        dead_hot: HotState,
     ) -> None:
-        dead = RedisHotState.from_url("redis://127.0.0.1:1/0", timeout_s=0.5)
-        try:
-            pipeline = Pipeline([WordRule()], pumping_checks(dead, settings, alerts))
-            outcome = await make_service(memory_hot, pipeline).send(request(account_id, "hello"))
-        finally:
-            await dead.close()
+        pipeline = Pipeline([WordRule()], pumping_checks(dead_hot, settings, alerts))
+        outcome = await make_service(memory_hot, pipeline).send(request(account_id, "hello"))
         assert isinstance(outcome, SendRefused)
         assert outcome.code == "ERR013"
-        assert await balance(db_sessions, account_id) == 100
+        assert await stored_balance(db_sessions, account_id) == 100
         assert await count(db_sessions, Message) == 0
 
 
@@ -280,7 +245,7 @@ class TestHeld:
             2,
         )
         assert outcome.balance_after == 98
-        assert await balance(db_sessions, account_id) == 98
+        assert await stored_balance(db_sessions, account_id) == 98
 
     async def test_it_is_stored_held_with_its_recipients_waiting_and_its_reasons(
         self,
@@ -387,7 +352,7 @@ class TestHeld:
         )
         assert isinstance(outcome, SendAccepted)
         assert (outcome.status, outcome.points_charged) == (MessageStatus.HELD, 0)
-        assert await balance(db_sessions, account_id) == 100
+        assert await stored_balance(db_sessions, account_id) == 100
 
 
 # --- PASS ------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestClient, TestServer
+from customer_accounts import bare_account
+from fake_clock import FakeClock
 from sqlalchemy import select
 
 from secgate import appkeys
@@ -85,14 +87,6 @@ class FakeDns(AbstractResolver):
 
 
 PUBLIC_DNS = FakeDns({"example.com": [PUBLIC_ADDRESS]})
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -156,21 +150,6 @@ async def receiver(aiohttp_server: ServerMaker) -> AsyncIterator[Receiver]:
     # Lets waiting handlers end, so that the server can close.
     receiver.release.set()
     receiver.gate.set()
-
-
-@pytest.fixture
-async def account_id(db_sessions: SessionFactory) -> int:
-    async with db_sessions.begin() as session:
-        account = Account(
-            username="alice",
-            username_key="alice",
-            password_hash="unused",
-            mobile="96550000000",
-            home_country="KW",
-        )
-        session.add(account)
-        await session.flush()
-        return account.id
 
 
 @pytest.fixture
@@ -355,7 +334,7 @@ async def test_a_redirect_is_a_failed_attempt_and_is_not_followed(
 ) -> None:
     row_id = await add_report(db_sessions, account_id, receiver.url("/moved"))
 
-    await worker_factory(FakeClock()).run_once()
+    await worker_factory(FakeClock(T0)).run_once()
 
     assert receiver.paths() == ["/moved"]
     assert (await outbox_row(db_sessions, row_id)).last_error == "HTTP 302"
@@ -370,7 +349,7 @@ async def test_an_endpoint_that_does_not_answer_times_out_without_holding_up_the
     hanging = await add_report(db_sessions, account_id, receiver.url("/hang"))
     fine = await add_report(db_sessions, account_id, receiver.url("/dlr"))
 
-    assert await worker_factory(FakeClock()).run_once() == 2
+    assert await worker_factory(FakeClock(T0)).run_once() == 2
 
     slow = await outbox_row(db_sessions, hanging)
     assert slow.last_error == "no answer within 0.3 s"
@@ -386,7 +365,7 @@ async def test_an_unreachable_endpoint_is_a_failed_attempt(
 ) -> None:
     row_id = await add_report(db_sessions, account_id, f"http://127.0.0.1:{unused_tcp_port}/x")
 
-    await worker_factory(FakeClock()).run_once()
+    await worker_factory(FakeClock(T0)).run_once()
 
     row = await outbox_row(db_sessions, row_id)
     assert row.delivered_at is None
@@ -409,7 +388,7 @@ async def test_two_workers_on_separate_connections_never_post_the_same_report(
         for i in range(40)
     ]
     other_engine = create_engine(database_url)  # as another gateway process would
-    clock = FakeClock()
+    clock = FakeClock(T0)
     workers = [
         worker_factory(clock, batch_size=3),
         worker_factory(clock, session_factory(other_engine), batch_size=3),
@@ -652,7 +631,7 @@ async def test_a_delivery_to_a_refused_address_is_abandoned_at_once_with_the_rea
 ) -> None:
     # Stored before the rule (or while 127.0.0.0/8 was exempted): checked again now.
     refused = await add_report(db_sessions, account_id, receiver.url("/dlr"))
-    clock = FakeClock()
+    clock = FakeClock(T0)
     worker = WebhookWorker(db_sessions, strict_settings, clock=clock)
 
     try:
@@ -689,7 +668,7 @@ async def test_a_name_that_now_resolves_to_a_refused_address_is_not_connected_to
         )
     dns.table["rebound.example"] = ["127.0.0.1"]  # where the receiver listens
     rebound = await add_report(db_sessions, account_id, f"http://rebound.example:{port}/dlr")
-    worker = WebhookWorker(db_sessions, strict_settings, clock=FakeClock(), resolver=dns)
+    worker = WebhookWorker(db_sessions, strict_settings, clock=FakeClock(T0), resolver=dns)
 
     try:
         assert await worker.run_once() == 1
@@ -711,7 +690,7 @@ async def test_the_worker_connects_to_the_address_it_checked(
     dns = FakeDns({"hooks.customer.example": ["127.0.0.1"]})
     url = f"http://hooks.customer.example:{receiver.server.port}/dlr"
     row_id = await add_report(db_sessions, account_id, url)
-    worker = WebhookWorker(db_sessions, settings, clock=FakeClock(), resolver=dns)
+    worker = WebhookWorker(db_sessions, settings, clock=FakeClock(T0), resolver=dns)
 
     try:
         assert await worker.run_once() == 1
@@ -734,7 +713,7 @@ async def test_a_refused_report_does_not_hold_up_the_others_in_its_batch(
         db_sessions, account_id, receiver.url("/dlr").replace("http://", "http://u:p@")
     )
     fine = await add_report(db_sessions, account_id, receiver.url("/dlr"))
-    worker = WebhookWorker(db_sessions, settings, clock=FakeClock())
+    worker = WebhookWorker(db_sessions, settings, clock=FakeClock(T0))
 
     try:
         assert await worker.run_once() == 3
@@ -771,12 +750,9 @@ async def test_the_report_of_a_real_send_reaches_the_customers_endpoint_signed(
     )
     client = await aiohttp_client(create_app(settings))
     async with db_sessions.begin() as session:
-        account = Account(
-            username="acme",
-            username_key="acme",
-            password_hash="unused",
+        account = bare_account(
+            "acme",
             mobile="96599999999",
-            home_country="KW",
             balance=10,
             dlr_webhook_url=receiver.url("/dlr"),
             sender_ids=[SenderId(name="KWT-SMS")],

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, make_url, text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from secgate.storage.db import create_engine
@@ -20,33 +16,6 @@ from secgate.storage.migrate import alembic_config, downgrade, upgrade
 from secgate.storage.models import Base
 
 APP_TABLES = {table.name for table in Base.metadata.sorted_tables}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with no tables at all: a new SQLite file, or a PostgreSQL database
-    created for this test (on the server the shared fixtures use) and dropped after."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
-        return
-    server_url: str = request.getfixturevalue("postgres_url")
-    name = f"secgate_migration_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_execute_autocommit(server_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(
-            _execute_autocommit(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        )
-
-
-async def _execute_autocommit(url: str, sql: str) -> None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 def _inspect(url: str, look: Any) -> Any:

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
-from sqlalchemy import inspect, make_url, text
+from sqlalchemy import inspect, text
 
 from secgate.checks.sender_ids import LookAlikeRules, ProtectedName, SenderMatcher
 from secgate.storage.db import create_engine
@@ -30,31 +27,6 @@ def _migration() -> ModuleType:
 
 
 SEED_NAMES: tuple[str, ...] = _migration().SEED_NAMES
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with no tables: a new SQLite file, or a PostgreSQL database created
-    for this test and dropped after (as in test_migrations.py)."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
-        return
-    server_url: str = request.getfixturevalue("postgres_url")
-    name = f"secgate_migration_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_autocommit(server_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_autocommit(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _autocommit(url: str, sql: str) -> None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 def _query(url: str, sql: str) -> list[tuple[object, ...]]:
@@ -85,25 +57,25 @@ def _seeded(url: str) -> list[str]:
     return [str(row[0]) for row in _query(url, "SELECT name FROM protected_senders ORDER BY name")]
 
 
-def test_upgrade_creates_the_tables_and_seeds_the_names(fresh_database_url: str) -> None:
-    upgrade(fresh_database_url, "0003")
+def test_upgrade_creates_the_tables_and_seeds_the_names(empty_database_url: str) -> None:
+    upgrade(empty_database_url, "0003")
 
-    assert _tables(fresh_database_url) >= TABLES
-    assert _seeded(fresh_database_url) == sorted(SEED_NAMES)
-    assert _query(fresh_database_url, "SELECT count(*) FROM protected_sender_owners") == [(0,)]
+    assert _tables(empty_database_url) >= TABLES
+    assert _seeded(empty_database_url) == sorted(SEED_NAMES)
+    assert _query(empty_database_url, "SELECT count(*) FROM protected_sender_owners") == [(0,)]
 
 
-def test_downgrade_removes_the_tables_and_upgrade_seeds_again(fresh_database_url: str) -> None:
-    upgrade(fresh_database_url, "0003")
-    before = _tables(fresh_database_url)
+def test_downgrade_removes_the_tables_and_upgrade_seeds_again(empty_database_url: str) -> None:
+    upgrade(empty_database_url, "0003")
+    before = _tables(empty_database_url)
 
-    downgrade(fresh_database_url, "0002")
-    assert _tables(fresh_database_url) == before - TABLES
-    assert _query(fresh_database_url, "SELECT version_num FROM alembic_version") == [("0002",)]
+    downgrade(empty_database_url, "0002")
+    assert _tables(empty_database_url) == before - TABLES
+    assert _query(empty_database_url, "SELECT version_num FROM alembic_version") == [("0002",)]
 
-    upgrade(fresh_database_url, "0003")
-    assert _tables(fresh_database_url) == before
-    assert _seeded(fresh_database_url) == sorted(SEED_NAMES)
+    upgrade(empty_database_url, "0003")
+    assert _tables(empty_database_url) == before
+    assert _seeded(empty_database_url) == sorted(SEED_NAMES)
 
 
 def test_the_seed_has_the_names_the_issue_lists() -> None:
