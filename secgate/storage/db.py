@@ -65,12 +65,17 @@ def open_engine(settings: Settings) -> AsyncEngine:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
     # WAL lets readers go on while one writer commits; foreign keys are off by default.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+    # One script, run to its end in one call on the driver's thread: statement by
+    # statement, a task cancelled while its new connection is set up (as shutdown does)
+    # leaves the journal-mode switch unfinished, and its lock (a closed connection's
+    # too) outlives the connection until the garbage collector frees the cursor;
+    # meanwhile every other connection waits out its 30 s busy timeout.
+    dbapi_connection.run_async(
+        lambda driver: driver.executescript(
+            "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;"
+        )
+    )
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -4,8 +4,11 @@ the server dropped (as a PostgreSQL restart drops them all) replaced before use.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 from sqlalchemy import text
 
@@ -119,4 +122,35 @@ async def test_a_read_session_on_sqlite_keeps_one_transaction(
         async with read_connection(engine) as conn:
             assert await conn.scalar(text("SELECT count(*) FROM read_session_probe")) == 0
     finally:
+        await engine.dispose()
+
+
+async def test_a_sqlite_connection_whose_setup_was_cancelled_leaves_no_lock_behind(
+    tmp_path: Path,
+) -> None:
+    # Shutdown cancels tasks that may be opening a connection; on a new file its setup
+    # switches the journal to WAL. Nothing of it may keep the file locked afterwards,
+    # or every other connection waits out its busy timeout (30 s in the app).
+    url = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"
+    blocker = sqlite3.connect(tmp_path / "new.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the setup waits for it
+    engine = create_engine(url)
+    other = create_engine(url, connect_args={"timeout": 1})
+
+    async def open_connection() -> None:
+        async with engine.connect():
+            pass
+
+    try:
+        opening = asyncio.create_task(open_connection())
+        await asyncio.sleep(0.2)  # its setup now waits for the blocker
+        opening.cancel()
+        blocker.rollback()  # the setup goes on in the driver's thread, with no one to see it
+        with contextlib.suppress(asyncio.CancelledError):
+            await opening
+        async with other.begin() as conn:
+            await conn.execute(text("CREATE TABLE written_after (n INTEGER)"))
+    finally:
+        blocker.close()
+        await other.dispose()
         await engine.dispose()

@@ -59,6 +59,8 @@ NAME = "sandbox"
 # for one whose database is down.
 RECEIPT_RETRY_FIRST_S = 0.1
 RECEIPT_RETRY_MAX_S = 5.0
+# How long close() lets the start's lookup of owed receipts finish before cancelling it.
+OWED_LOOKUP_CLOSE_WAIT_S = 0.5
 REASONS: dict[FinalState, str | None] = {
     "delivered": None,
     "failed": "sandbox: simulated delivery failure",
@@ -117,7 +119,10 @@ class SandboxConnector:
 
     async def start(self, on_receipt: ReceiptHandler) -> None:
         self._on_receipt = on_receipt
-        self._owed_lookup = asyncio.create_task(self._look_up_owed_receipts())
+        # One of the tasks close() cancels: what it finds are receipts not yet due, which
+        # close() drops anyway. Those recipients stay SUBMITTED: the next start finds them
+        # again.
+        self._owed_lookup = self._spawn(self._look_up_owed_receipts())
 
     async def submit(self, batch: Sequence[Submission]) -> list[SubmitResult]:
         if not batch:
@@ -130,9 +135,11 @@ class SandboxConnector:
         return [SubmitResult(s.recipient_id, True, refs[s.recipient_id]) for s in batch]
 
     async def close(self) -> None:
-        # The lookup is one query: let it end rather than cut a database call short.
-        if self._owed_lookup is not None:
-            await self._owed_lookup
+        # The lookup is given a moment to end by itself: cancelled while the driver opens
+        # its connection, that connection is finished by a thread with nobody left to
+        # tell. Not longer: the database may keep it waiting (a lock) without limit.
+        if self._owed_lookup is not None and not self._owed_lookup.done():
+            await asyncio.wait({self._owed_lookup}, timeout=OWED_LOOKUP_CLOSE_WAIT_S)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -212,10 +219,11 @@ class SandboxConnector:
             log.info("sandbox_owed_receipts", extra={"receipts": len(refs)})
             self._spawn(self._send_receipts([(ref, self._outcomes.draw()) for ref in refs if ref]))
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, make_url, select, text
 from sqlalchemy.exc import IntegrityError
 
 from secgate.settings import Settings, SettingsError
@@ -81,6 +82,46 @@ def submission(
     recipient_id: int, number: str = "96550000001", text: str = "Code 1234"
 ) -> Submission:
     return Submission(recipient_id, number, "SecGate", text, "gsm7")
+
+
+async def store_recipients(
+    sessions: SessionFactory, rows: list[tuple[RecipientState, str, str]]
+) -> None:
+    """One message with a recipient per (state, connector, connector_ref)."""
+    async with sessions.begin() as session:
+        account = Account(
+            username="a",
+            username_key="a",
+            password_hash="x",
+            mobile="96550000000",
+            home_country="KW",
+        )
+        session.add(account)
+        await session.flush()
+        message = Message(
+            msg_id="m1",
+            account_id=account.id,
+            sender="S",
+            text="t",
+            encoding="gsm7",
+            pages=1,
+            numbers=len(rows),
+        )
+        session.add(message)
+        await session.flush()
+        await session.execute(
+            insert(Recipient),
+            [
+                {
+                    "message_id": message.id,
+                    "number": "96550000001",
+                    "state": state,
+                    "connector": connector,
+                    "connector_ref": ref,
+                }
+                for state, connector, ref in rows
+            ],
+        )
 
 
 async def outbox(sessions: SessionFactory) -> list[SandboxOutboxEntry]:
@@ -215,44 +256,14 @@ async def test_a_receipt_comes_again_when_a_recipient_is_submitted_again(
 async def test_receipts_still_owed_when_the_process_stopped_are_sent_after_start(
     open_sandbox: OpenSandbox, db_sessions: SessionFactory
 ) -> None:
-    async with db_sessions.begin() as session:
-        account = Account(
-            username="a",
-            username_key="a",
-            password_hash="x",
-            mobile="96550000000",
-            home_country="KW",
-        )
-        session.add(account)
-        await session.flush()
-        message = Message(
-            msg_id="m1",
-            account_id=account.id,
-            sender="S",
-            text="t",
-            encoding="gsm7",
-            pages=1,
-            numbers=3,
-        )
-        session.add(message)
-        await session.flush()
-        await session.execute(
-            insert(Recipient),
-            [
-                {
-                    "message_id": message.id,
-                    "number": "96550000001",
-                    "state": state,
-                    "connector": connector,
-                    "connector_ref": ref,
-                }
-                for state, connector, ref in [
-                    (RecipientState.SUBMITTED, "sandbox", "sbx-owed"),
-                    (RecipientState.DELIVERED, "sandbox", "sbx-done"),
-                    (RecipientState.SUBMITTED, "smpp", "smpp-other"),
-                ]
-            ],
-        )
+    await store_recipients(
+        db_sessions,
+        [
+            (RecipientState.SUBMITTED, "sandbox", "sbx-owed"),
+            (RecipientState.DELIVERED, "sandbox", "sbx-done"),
+            (RecipientState.SUBMITTED, "smpp", "smpp-other"),
+        ],
+    )
     receipts = Receipts()
     await open_sandbox(receipts)
     await receipts.wait_for(1)
@@ -267,6 +278,69 @@ async def test_closing_drops_receipts_not_yet_due(open_sandbox: OpenSandbox) -> 
     async with asyncio.timeout(1):
         await sandbox.close()
     assert receipts.offers == {}
+
+
+async def test_closing_does_not_wait_for_the_owed_receipts_lookup_and_loses_nothing(
+    open_sandbox: OpenSandbox, db_sessions: SessionFactory, database_url: str
+) -> None:
+    # What the lookup finds are receipts not yet due, which closing drops: shutdown
+    # must not wait for the database to answer it. The next start finds them again.
+    await store_recipients(db_sessions, [(RecipientState.SUBMITTED, "sandbox", "sbx-owed")])
+    async with HeldUpLookup(database_url) as held_up:
+        sandbox = await open_sandbox(sessions=held_up.sessions)
+        await held_up.until_waiting()
+        await asyncio.wait_for(sandbox.close(), timeout=CLOSE_DEADLINE_S)
+    receipts = Receipts()
+    await open_sandbox(receipts)
+    await receipts.wait_for(1)
+    assert [r.connector_ref for r in receipts.taken] == ["sbx-owed"]
+
+
+# Far below what a held-up lookup waits: the pool's 30 s checkout timeout on SQLite, a
+# lock held for as long as its transaction lasts on PostgreSQL.
+CLOSE_DEADLINE_S = 2.0
+
+
+class HeldUpLookup:
+    """Sessions whose owed-receipts lookup waits until the block ends. On PostgreSQL it
+    waits for the recipients table, which another transaction holds locked. On SQLite,
+    where a reader never waits for a writer, it waits for the pool's only connection,
+    which another transaction holds: a statement that SQLite itself keeps waiting
+    cannot be cut short, as it goes on in the driver's thread until its busy timeout."""
+
+    def __init__(self, database_url: str) -> None:
+        self._postgresql = make_url(database_url).get_backend_name() == "postgresql"
+        self._holder_engine = create_engine(database_url, pool_size=1, max_overflow=0)
+        self._lookup_engine = create_engine(database_url) if self._postgresql else None
+        self.sessions = session_factory(self._lookup_engine or self._holder_engine)
+        self._exit = AsyncExitStack()
+
+    async def __aenter__(self) -> HeldUpLookup:
+        self._holder = await self._exit.enter_async_context(self._holder_engine.connect())
+        await self._exit.enter_async_context(self._holder.begin())
+        if self._postgresql:
+            await self._holder.execute(text("LOCK TABLE recipients IN ACCESS EXCLUSIVE MODE"))
+        else:
+            await self._holder.execute(delete(SandboxOutboxEntry))  # a write transaction
+        return self
+
+    async def until_waiting(self) -> None:
+        if not self._postgresql:
+            # The pool does not tell who waits for it; the lookup starts at once.
+            await asyncio.sleep(0.1)
+            return
+        waiting = text(
+            "SELECT count(*) FROM pg_locks WHERE relation = 'recipients'::regclass AND NOT granted"
+        )
+        async with asyncio.timeout(5):
+            while not await self._holder.scalar(waiting):  # noqa: ASYNC110 (polling the database)
+                await asyncio.sleep(0.01)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._exit.aclose()
+        await self._holder_engine.dispose()
+        if self._lookup_engine is not None:
+            await self._lookup_engine.dispose()
 
 
 # -- simulated outcomes -----------------------------------------------------------------
