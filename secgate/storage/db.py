@@ -43,9 +43,11 @@ def _replace_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     it. The driver has read that close as soon as the event loop ran, so asking it
     costs no round trip; SQLAlchemy's pool_pre_ping costs three on asyncpg (BEGIN, an
     empty query, ROLLBACK), six of a 1-number send's sixteen. What it would catch
-    beyond this, a peer gone silent, it can only wait for as the request itself would.
-    A statement that still meets a dead connection invalidates the whole pool
-    (SQLAlchemy's disconnect handling), so one failure at most follows a restart."""
+    beyond this, a peer gone silent, it can only wait for as the request itself would;
+    and a checkout in the moment between the server's FATAL message and its closing of
+    the socket still gets the connection, whose statement then fails. A statement that
+    meets a closed connection invalidates the whole pool (SQLAlchemy's disconnect
+    handling), so one failure at most follows a restart."""
     driver = getattr(dbapi_connection, "driver_connection", None)
     if driver is not None and driver.is_closed():
         # The pool discards this connection and checks out another (or a new one).
