@@ -8,10 +8,12 @@ missing from it: an endpoint is not done until it is described here.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 
+from secgate.accounts.registry import USERNAME_MAX_CHARS
 from secgate.alerts import store as alert_store
 from secgate.checks import held_message_routes, held_messages, protected_sender_routes
 from secgate.checks import routes as check_routes
@@ -21,6 +23,14 @@ from secgate.storage.models import AlertSeverity, AlertStatus
 OPENAPI_PATH = "/api/openapi.json"
 
 _JSON = "application/json"
+
+# A username given in a query to filter by: printable text (the routes' query models
+# refuse control characters, which would otherwise reach the database).
+_USERNAME_FILTER = {
+    "type": "string",
+    "maxLength": USERNAME_MAX_CHARS,
+    "pattern": "^[^\\x00-\\x1f\\x7f]+$",
+}
 
 
 def _ref(kind: str, name: str) -> dict[str, str]:
@@ -76,14 +86,21 @@ def _alert_action(summary: str) -> dict[str, Any]:
     }
 
 
-def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {
+def _query(
+    name: str, description: str, schema: dict[str, Any], *, empty_is_absent: bool = True
+) -> dict[str, Any]:
+    parameter = {
         "name": name,
         "in": "query",
         "required": False,
         "description": description,
         "schema": schema,
     }
+    if empty_is_absent:
+        # The handlers read `?name=` as if it were not given (secgate.web.query), so an
+        # empty value is valid whatever the schema says about the value's type.
+        parameter["allowEmptyValue"] = True
+    return parameter
 
 
 # -- the messaging API (/API/*), compatible with kwtSMS's JSON API ----------------------
@@ -204,8 +221,12 @@ def _messaging_paths() -> dict[str, Any]:
     return paths
 
 
-def _messaging_body(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
-    return {
+def _messaging_body(
+    required: list[str], properties: dict[str, Any], *, one_of: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A command's body: the credentials, the `required` fields, and exactly one of the
+    fields `one_of` when it names any."""
+    body: dict[str, Any] = {
         "type": "object",
         "required": ["username", "password", *required],
         "description": "Other fields are ignored.",
@@ -215,6 +236,9 @@ def _messaging_body(required: list[str], properties: dict[str, Any]) -> dict[str
             **properties,
         },
     }
+    if one_of:
+        body["oneOf"] = [{"required": [name]} for name in one_of]
+    return body
 
 
 def _ok_result(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
@@ -231,8 +255,8 @@ _MOBILE = {
         "`+`, `00`, spaces, dashes and Arabic-Indic digits are accepted."
     ),
     "oneOf": [
-        {"type": "string", "examples": ["96598765432,96566666666"]},
-        {"type": "array", "items": {"type": ["string", "integer"]}},
+        {"type": "string", "minLength": 1, "examples": ["96598765432,96566666666"]},
+        {"type": "array", "minItems": 1, "items": {"type": ["string", "integer"]}},
         {"type": "integer"},
     ],
 }
@@ -267,6 +291,8 @@ def _messaging_schemas() -> dict[str, Any]:
                     "default": 0,
                 },
             },
+            # `mobile` or `group`, never both (ERR002 otherwise).
+            one_of=["mobile", "group"],
         ),
         "ValidateBody": _messaging_body(["mobile"], {"mobile": _MOBILE}),
         "ReportBody": _messaging_body(
@@ -364,7 +390,7 @@ def _sandbox_paths() -> dict[str, Any]:
                         "required": True,
                         "description": "The number, with its country code (`+`, `00`, "
                         "spaces and dashes are accepted).",
-                        "schema": {"type": "string", "examples": ["96550000000"]},
+                        "schema": {"type": "string", "minLength": 1, "examples": ["96550000000"]},
                     },
                     _query(
                         "limit",
@@ -436,7 +462,7 @@ _ACTING_FOR = {
     "in": "query",
     "required": True,
     "description": "The account whose group it is (staff and pipeline tokens act for any).",
-    "schema": {"type": "string", "maxLength": 64},
+    "schema": {"type": "string", "minLength": 1, "maxLength": USERNAME_MAX_CHARS},
 }
 _CONTACTS_NOT_FOUND = _error_response(
     "No such account (`account_not_found`), or it has no group of that name (`group_not_found`)."
@@ -648,6 +674,8 @@ def _protected_sender_paths() -> dict[str, Any]:
                         "owner",
                         "Only take this account (username) off the name's owners.",
                         {"type": "string"},
+                        # `?owner=` names an account (there is none by that name).
+                        empty_is_absent=False,
                     ),
                 ],
                 "responses": {
@@ -841,11 +869,15 @@ def _held_message_paths() -> dict[str, Any]:
                 "or reject them. " + _HELD_TEXT_NOTE,
                 "security": [{"bearer": []}],
                 "parameters": [
-                    _query("account", "Only this account's (username).", {"type": "string"}),
+                    _query("account", "Only this account's (username).", _USERNAME_FILTER),
                     _query(
                         "after",
                         "The `next` of the previous page.",
-                        {"type": "integer", "minimum": 1},
+                        {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": held_message_routes.MAX_MESSAGE_ID,
+                        },
                     ),
                     _query(
                         "limit",
@@ -911,7 +943,8 @@ def _check_schemas() -> dict[str, Any]:
         "additionalProperties": False,
         "properties": {
             "username": {
-                "type": "string",
+                "type": ["string", "null"],
+                "maxLength": USERNAME_MAX_CHARS,
                 "description": "Check as this account would send (see above).",
             },
             "sender": {"type": "string", "minLength": 1, "maxLength": 64},
@@ -1118,7 +1151,7 @@ def openapi_document() -> dict[str, Any]:
                         _query(
                             "account",
                             "Only alerts about the account with this username.",
-                            {"type": "string", "maxLength": 64},
+                            _USERNAME_FILTER,
                         ),
                         _query(
                             "after",

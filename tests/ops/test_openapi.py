@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from secgate.app import create_app
@@ -105,3 +106,48 @@ async def test_the_document_is_served_as_json(
     assert resp.status == 200
     assert resp.content_type == "application/json"
     assert await resp.json() == document
+
+
+# -- what the document says matches what the handlers take (gaps found by
+#    tests/web/test_api_fuzz.py) --------------------------------------------------------
+
+
+def valid(instance: object, schema: dict[str, Any]) -> bool:
+    return Draft202012Validator(schema).is_valid(instance)
+
+
+def test_a_send_names_mobile_or_group_not_both(document: dict[str, Any]) -> None:
+    send_body = document["components"]["schemas"]["SendBody"]
+    fields = {"username": "acme", "password": "pw", "sender": "KWT-SMS", "message": "Hi"}
+    assert valid(fields | {"mobile": "96550000001"}, send_body)
+    assert valid(fields | {"group": "friends"}, send_body)
+    assert not valid(fields, send_body)  # ERR002: Missing parameter: mobile
+    assert not valid(fields | {"mobile": "96550000001", "group": "friends"}, send_body)
+
+
+def test_a_check_may_name_no_account_with_null(document: dict[str, Any]) -> None:
+    check_body = document["components"]["schemas"]["MessageCheckBody"]
+    assert valid({"sender": "KWT-SMS", "message": "Hi", "username": None}, check_body)
+
+
+async def test_an_empty_optional_query_value_is_taken_as_not_given(
+    client: TestClient, staff: dict[str, str], document: dict[str, Any]
+) -> None:
+    """`?after=` is documented as allowed (allowEmptyValue) where the handler reads it
+    as absent; each such parameter, sent empty, is answered 200."""
+    tried = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            parameters = operation.get("parameters", [])
+            may_be_empty = [p["name"] for p in parameters if p.get("allowEmptyValue")]
+            required = {  # e.g. the sandbox outbox's `to`
+                p["name"]: p["schema"]["examples"][0]
+                for p in parameters
+                if may_be_empty and p["in"] == "query" and p["required"]
+            }
+            for name in may_be_empty:
+                query = required | {name: ""}
+                resp = await client.request(method, path, params=query, headers=staff)
+                assert resp.status == 200, (method, path, query, await resp.text())
+                tried.append(name)
+    assert {"after", "limit", "account", "type"} <= set(tried)
