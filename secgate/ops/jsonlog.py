@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import IO
 
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web import BaseRequest, StreamResponse
 from pythonjsonlogger.json import JsonFormatter
 
@@ -32,6 +33,25 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp's HTTP parser refuses a malformed request (a control character in a
+    header, a bad request line) before the application sees it, and logs it at ERROR
+    with a traceback whose message quotes the offending line: a bearer token with a
+    stray byte would be written to the log. Such a record becomes one WARNING line
+    naming the kind of error, without the request's bytes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if record.name == "aiohttp.server" and isinstance(error, HttpProcessingError):
+            record.msg = "malformed HTTP request refused"
+            record.args = ()
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.error = type(error).__name__
+            record.status = error.code
+        return True
+
+
 class _Formatter(JsonFormatter):
     # ISO 8601 in UTC: one clock for the logs of every gateway process.
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
@@ -47,6 +67,7 @@ def json_log_handler(stream: IO[str]) -> logging.Handler:
         )
     )
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(MalformedRequestFilter())
     return handler
 
 

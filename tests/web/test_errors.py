@@ -322,6 +322,31 @@ async def test_raw_bytes_in_authorization_are_a_4xx(client: TestClient) -> None:
     assert 400 <= status < 500
 
 
+async def test_a_malformed_header_is_logged_as_one_line_without_its_bytes(
+    client: TestClient,
+) -> None:
+    # aiohttp refuses it before the application; its log record quoted the header line.
+    stream = io.StringIO()
+    handler = json_log_handler(stream)
+    server_log = logging.getLogger("aiohttp.server")
+    server_log.addHandler(handler)
+    try:
+        request = (
+            b"GET /api/v1/alerts HTTP/1.1\r\nHost: test\r\n"
+            b"Authorization: Bearer sgt_TOKEN_SECRET\x01\r\nConnection: close\r\n\r\n"
+        )
+        status, _, _ = await raw_exchange(client.server, request)
+    finally:
+        server_log.removeHandler(handler)
+    assert 400 <= status < 500
+    [line] = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert line["message"] == "malformed HTTP request refused"
+    assert line["level"] == "WARNING"
+    assert line["status"] == 400
+    assert "TOKEN_SECRET" not in stream.getvalue()
+    assert "exc_info" not in line
+
+
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
