@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import json
-import logging
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp.test_utils import TestClient
+from json_logs import captured_json_logs
 
 from secgate.app import create_app
 from secgate.ops.health import HealthProbe
-from secgate.ops.jsonlog import json_log_handler
 from secgate.settings import Settings
 
 # Port 1 on loopback: nothing listens there, so connecting is refused at once.
@@ -114,17 +111,11 @@ async def test_hung_stores_are_reported_unavailable_after_the_timeout(
 async def test_the_reason_of_a_failure_goes_to_the_log_not_the_answer(
     aiohttp_client: Callable[..., TestClient], make_settings: Callable[..., Settings]
 ) -> None:
-    stream = io.StringIO()
-    handler = json_log_handler(stream)
-    logger = logging.getLogger("secgate.ops.health")
-    logger.addHandler(handler)
-    try:
+    with captured_json_logs("secgate.ops.health") as lines:
         settings = make_settings(redis_url=DEAD_REDIS_URL)
         client = await aiohttp_client(create_app(settings))
         resp = await client.get("/healthz")
-    finally:
-        logger.removeHandler(handler)
-    [line] = [json.loads(line) for line in stream.getvalue().splitlines()]
+    [line] = lines()
     assert line["store"] == "hot_state"
     assert "HotStateUnavailable" in line["error"]
     assert line["request_id"] == resp.headers["X-Request-ID"]

@@ -12,9 +12,10 @@ from datetime import datetime
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from json_logs import Lines, captured_json_logs
 
 from secgate.app import create_app
-from secgate.ops.jsonlog import ACCESS_LOGGER_NAME, configure_logging, json_log_handler
+from secgate.ops.jsonlog import ACCESS_LOGGER_NAME, configure_logging
 from secgate.serve import runner_options
 from secgate.settings import Settings
 
@@ -22,19 +23,10 @@ log = logging.getLogger("secgate.test_jsonlog")
 
 
 @pytest.fixture
-def log_lines() -> Iterator[Callable[[], list[dict[str, object]]]]:
+def log_lines() -> Iterator[Lines]:
     """Every record of the `secgate` loggers, formatted as in production, parsed back."""
-    stream = io.StringIO()
-    handler = json_log_handler(stream)
-    logger = logging.getLogger("secgate")
-    previous_level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous_level)
+    with captured_json_logs("secgate", logging.INFO) as lines:
+        yield lines
 
 
 def test_a_line_has_time_level_logger_message_and_extras(

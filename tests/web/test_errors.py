@@ -6,19 +6,17 @@ Every error body has `code`, `description` and `request_id` (the X-Request-ID he
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
+from json_logs import Lines, captured_json_logs
 from pydantic import BaseModel
 
 from secgate.app import create_app
-from secgate.ops.jsonlog import json_log_handler
 from secgate.settings import Settings
 from secgate.web.json_body import read_model
 
@@ -244,19 +242,13 @@ async def test_a_wrong_method_is_a_json_405_with_allow(client: TestClient) -> No
 
 
 @pytest.fixture
-def json_logs() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = json_log_handler(stream)
-    logger = logging.getLogger("secgate")
-    logger.addHandler(handler)
-    try:
-        yield stream
-    finally:
-        logger.removeHandler(handler)
+def json_logs() -> Iterator[Lines]:
+    with captured_json_logs("secgate") as lines:
+        yield lines
 
 
 async def test_a_bug_is_a_bare_500_and_its_details_go_to_the_log_with_the_request_id(
-    client: TestClient, json_logs: io.StringIO
+    client: TestClient, json_logs: Lines
 ) -> None:
     resp = await client.get("/test/boom")
     body = await assert_error(resp, 500, "internal_error")
@@ -265,8 +257,7 @@ async def test_a_bug_is_a_bare_500_and_its_details_go_to_the_log_with_the_reques
     assert "RuntimeError" not in text
     assert "Traceback" not in text
 
-    lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
-    [error] = [line for line in lines if line["message"] == "unhandled error"]
+    [error] = [line for line in json_logs() if line["message"] == "unhandled error"]
     assert error["request_id"] == body["request_id"]
     assert error["level"] == "ERROR"
     assert SECRET_DETAIL in error["exc_info"]
@@ -326,24 +317,18 @@ async def test_a_malformed_header_is_logged_as_one_line_without_its_bytes(
     client: TestClient,
 ) -> None:
     # aiohttp refuses it before the application; its log record quoted the header line.
-    stream = io.StringIO()
-    handler = json_log_handler(stream)
-    server_log = logging.getLogger("aiohttp.server")
-    server_log.addHandler(handler)
-    try:
-        request = (
-            b"GET /api/v1/alerts HTTP/1.1\r\nHost: test\r\n"
-            b"Authorization: Bearer sgt_TOKEN_SECRET\x01\r\nConnection: close\r\n\r\n"
-        )
+    request = (
+        b"GET /api/v1/alerts HTTP/1.1\r\nHost: test\r\n"
+        b"Authorization: Bearer sgt_TOKEN_SECRET\x01\r\nConnection: close\r\n\r\n"
+    )
+    with captured_json_logs("aiohttp.server") as lines:
         status, _, _ = await raw_exchange(client.server, request)
-    finally:
-        server_log.removeHandler(handler)
     assert 400 <= status < 500
-    [line] = [json.loads(line) for line in stream.getvalue().splitlines()]
+    [line] = lines()
     assert line["message"] == "malformed HTTP request refused"
     assert line["level"] == "WARNING"
     assert line["status"] == 400
-    assert "TOKEN_SECRET" not in stream.getvalue()
+    assert "TOKEN_SECRET" not in json.dumps(line)
     assert "exc_info" not in line
 
 
