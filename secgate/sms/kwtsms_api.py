@@ -357,11 +357,8 @@ async def send(request: web.Request) -> web.Response:
     )
     if isinstance(result, SendRefused):
         headers = None
-        retry_after_s = result.retry_after_s
-        if result.code == "ERR028":
-            retry_after_s = request.app[appkeys.SETTINGS].same_number_block_s
-        if retry_after_s is not None:
-            headers = {"Retry-After": str(max(1, math.ceil(retry_after_s)))}
+        if result.retry_after_s is not None:
+            headers = {"Retry-After": str(max(1, math.ceil(result.retry_after_s)))}
         raise kwtsms_error(result.code, result.description, headers=headers)
     return ok(
         {

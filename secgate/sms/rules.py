@@ -38,6 +38,8 @@ SHOWN_CHARS = 32
 class CheckResult:
     code: str | None = None  # "ERR0xx" (kwtSMS meaning) when the send is refused
     reason: str = ""
+    # Seconds after which the same send may pass, for a refusal that ends (ERR028).
+    retry_after_s: float | None = None
 
     @property
     def refused(self) -> bool:
@@ -337,6 +339,7 @@ class RecentNumbers:
                             "ERR028",
                             f"{taken.removeprefix(prefix)} was sent to within the last "
                             f"{self._block_s:g} seconds; no credits were consumed",
+                            retry_after_s=self._block_s,
                         )
                     )
                 claimed += len(batch)

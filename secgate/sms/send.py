@@ -210,7 +210,7 @@ class SendAccepted:
 class SendRefused:
     code: str  # "ERR0xx" with kwtSMS's meaning
     description: str
-    # Seconds until a temporary refusal (ERR013 of a send rate or throttle) ends.
+    # Seconds until a temporary refusal ends (ERR028; ERR013 of a send rate or throttle).
     retry_after_s: float | None = None
 
 
@@ -261,7 +261,7 @@ class SmsService:
         for check in self._checks:
             result = await check.check(draft)
             if result.code is not None:
-                return _refused(draft, result.code, result.reason)
+                return _refused(draft, result.code, result.reason, result.retry_after_s)
         # Content and abuse checks: a REJECT answers with its code; a HOLD is stored
         # and charged like an accepted send, but not queued (secgate.checks.held_messages).
         checked = hold = None
@@ -284,7 +284,9 @@ class SmsService:
             draft.account.id, numbers, test=draft.test, token=msg_id.encode()
         )
         if claim.result.code is not None:
-            return _refused(draft, claim.result.code, claim.result.reason)
+            return _refused(
+                draft, claim.result.code, claim.result.reason, claim.result.retry_after_s
+            )
 
         now = datetime.fromtimestamp(self._clock(), UTC)
         # The balance as read is a first look that spares a doomed transaction;

@@ -367,6 +367,7 @@ async def test_claimed_number_is_refused_to_the_same_account_until_released(
     assert again.result.code == "ERR028"
     assert "96550000002" in again.result.reason
     assert "96550000003" not in again.result.reason
+    assert again.result.retry_after_s == 5.0  # a client may try again after the window
     assert again.keys == ()
     # The refused claim gave back what it took: 96550000003 is free.
     assert not (await recent.claim(1, ["96550000003"], test=False, token=b"m3")).result.refused
