@@ -6,7 +6,8 @@ the same each run). `spam-model train` adds it to every fit (secgate.spam_model.
 
 No template may copy a message of tests/checks/data/transactional_en_ar.txt (the
 transactional test set): tests/spam_model/test_spam_supplement.py checks that no
-supplement message is a near twin of one.
+supplement message is a near twin of one, and that no notice (ham) names a brand with another
+brand's site (it imports this module for the brand tables).
 
     .venv/bin/python secgate/spam_model/data/make_supplement.py
 """
@@ -42,57 +43,88 @@ def minutes():
     return R.choice([2, 3, 5, 10, 15, 30])
 
 
+# Brand tables, one per kind: a row is a brand's names and its own site (None when it has
+# none). A message draws each kind's brand once and takes its name and site from one row, as
+# real notices link to the sender's own site (scams pair a brand with a foreign domain, so a
+# notice that did the same would teach the model the wrong thing).
+telcos = [  # English name, Arabic name, site
+    ("Zain", "زين", "www.zain.com"),
+    ("Ooredoo", "أوريدو", "www.ooredoo.com"),
+    ("stc", "stc", "www.stc.com.kw"),
+]
 banks = [
-    "NBK",
-    "KFH",
-    "Gulf Bank",
-    "Boubyan",
-    "Warba Bank",
-    "KIB",
-    "ABK",
-    "Burgan Bank",
-    "CBK",
-    "Al Ahli Bank",
+    ("NBK", "www.nbk.com"),
+    ("KFH", "www.kfh.com"),
+    ("Gulf Bank", "www.e-gulfbank.com"),
+    ("Boubyan", "www.bankboubyan.com"),
+    ("Warba Bank", "www.warbabank.com"),
+    ("KIB", "www.kib.com.kw"),
+    ("ABK", "abk.eahli.com"),
+    ("Burgan Bank", "www.burgan.com"),
+    ("CBK", "www.cbk.com"),
+    ("Al Ahli Bank", "abk.eahli.com"),
+]
+insurers = [  # English name, Arabic name, site
+    ("Gulf Insurance", "الخليج للتأمين", "www.gig.com.kw"),
+    ("Warba Insurance", "وربة للتأمين", "www.warbains.com"),
+    ("KIC", "الكويت للتأمين", "www.kic.com.kw"),
+    ("Al Ahleia Insurance", "الأهلية للتأمين", "www.alahleia.com"),
+]
+government = [  # English name, Arabic name, site
+    ("PACI", "الهيئة العامة للمعلومات المدنية", "www.paci.gov.kw"),
+    ("Ministry of Interior", "وزارة الداخلية", "www.moi.gov.kw"),
+    ("Ministry of Health", "وزارة الصحة", "www.moh.gov.kw"),
+    ("Ministry of Justice", "وزارة العدل", "www.moj.gov.kw"),
+    ("Kuwait Municipality", "بلدية الكويت", "www.baladia.gov.kw"),
+    ("Public Authority for Manpower", "الهيئة العامة للقوى العاملة", "www.manpower.gov.kw"),
 ]
 apps = [
-    "Talabat",
-    "Deliveroo",
-    "Careem",
-    "Uber",
-    "Instagram",
-    "Facebook",
-    "Telegram",
-    "Microsoft",
-    "Apple ID",
-    "Amazon",
-    "Noon",
-    "Xcite",
-    "Sahel",
-    "MyZain",
-    "Ooredoo app",
-    "STC app",
-    "KNET",
-    "Tap Payments",
-    "Binance",
-    "LinkedIn",
+    ("Talabat", "id.talabat.com"),
+    ("Deliveroo", None),
+    ("Careem", "www.careem.com"),
+    ("Uber", "www.uber.com"),
+    ("Instagram", "www.instagram.com"),
+    ("Facebook", "www.facebook.com"),
+    ("Telegram", "telegram.org"),
+    ("Microsoft", "account.microsoft.com"),
+    ("Apple ID", "appleid.apple.com"),
+    ("Amazon", "www.amazon.ae"),
+    ("Noon", "login.noon.com"),
+    ("Xcite", "www.xcite.com"),
+    ("Sahel", "www.sahel.gov.kw"),
+    ("MyZain", "www.zain.com"),
+    ("Ooredoo app", "www.ooredoo.com"),
+    ("STC app", "www.stc.com.kw"),
+    ("KNET", "www.knet.com.kw"),
+    ("Tap Payments", "www.tap.company"),
+    ("Binance", "www.binance.com"),
+    ("LinkedIn", "www.linkedin.com"),
 ]
-merchants = [
-    "LULU HYPERMARKET",
-    "SULTAN CENTER",
-    "ALSHAYA H&M",
-    "STARBUCKS AVENUES",
-    "XCITE",
-    "TALABAT",
-    "COOP JABRIYA",
-    "IKEA KUWAIT",
-    "AMAZON.AE",
-    "NOON.COM",
-    "CARREFOUR",
-    "MCDONALDS SALMIYA",
-    "PHARMACY ONE",
-    "OULA FUEL",
+merchants = [  # as a card statement names them
+    ("LULU HYPERMARKET", "www.luluhypermarket.com"),
+    ("SULTAN CENTER", None),
+    ("ALSHAYA H&M", None),
+    ("STARBUCKS AVENUES", None),
+    ("XCITE", "www.xcite.com"),
+    ("TALABAT", "www.talabat.com"),
+    ("COOP JABRIYA", None),
+    ("IKEA KUWAIT", "www.ikea.com.kw"),
+    ("AMAZON.AE", "www.amazon.ae"),
+    ("NOON.COM", "www.noon.com"),
+    ("CARREFOUR", None),
+    ("MCDONALDS SALMIYA", None),
+    ("PHARMACY ONE", None),
+    ("OULA FUEL", None),
 ]
-couriers = [
+shops = [
+    ("Xcite", "www.xcite.com"),
+    ("noon", "www.noon.com"),
+    ("Lulu", "www.luluhypermarket.com"),
+    ("IKEA", "www.ikea.com.kw"),
+    ("Boutiqaat", "www.boutiqaat.com"),
+    ("Talabat Mart", "www.talabat.com"),
+]
+couriers = [  # name, tracking link (on the courier's own site)
     ("Aramex", "https://www.aramex.com/track/results?ShipmentNumber="),
     ("DHL", "https://www.dhl.com/kw-en/home/tracking.html?tracking-id="),
     ("FedEx", "https://www.fedex.com/fedextrack/?trknbr="),
@@ -101,14 +133,36 @@ couriers = [
     ("SMSA", "https://www.smsaexpress.com/trackingdetails?tracknumbers="),
 ]
 clinics = [
-    "Dar Al Shifa Hospital",
-    "Royale Hayat Hospital",
-    "New Mowasat Hospital",
-    "Taiba Hospital",
-    "Al Salam International Hospital",
-    "the dental clinic",
-    "Salmiya Polyclinic",
+    ("Dar Al Shifa Hospital", "www.daralshifa.com"),
+    ("Royale Hayat Hospital", "www.royalehayat.com"),
+    ("New Mowasat Hospital", "www.newmowasat.com"),
+    ("Taiba Hospital", "www.taibahospital.com"),
+    ("Al Salam International Hospital", None),
+    ("the dental clinic", None),
+    ("Salmiya Polyclinic", None),
 ]
+schools = [  # English name, Arabic name, parents' portal
+    ("American School of Kuwait", "المدرسة الأمريكية", "portal.ask.edu.kw"),
+    ("Al-Bayan Bilingual School", "مدرسة البيان ثنائية اللغة", "parents.bbs.edu.kw"),
+    ("British School of Kuwait", "المدرسة البريطانية في الكويت", "sis.bsk.edu.kw"),
+    ("Gulf English School", "مدرسة الخليج الإنجليزية", "portal.ges.edu.kw"),
+]
+hotels = [
+    ("Jumeirah Messilah", "www.jumeirah.com"),
+    ("Four Seasons Kuwait", "www.fourseasons.com"),
+    ("Hilton Kuwait Resort", "www.hilton.com"),
+    ("Crowne Plaza", "www.ihg.com"),
+]
+
+
+def brand(table, template, site):
+    """A row of a brand table; one with a site of its own when the template links to it
+    (`{site}`)."""
+    if "{" + site + "}" in template:
+        table = [row for row in table if row[-1]]
+    return R.choice(table)
+
+
 ham, spam = [], []
 en_otp = [
     "{app} verification: {c} (expires in {m} min).",
@@ -231,12 +285,12 @@ en_misc = [
     "School notice: classes resume on {d}. Buses leave at {t}.",
     "Your table for 4 at {merchant} is booked for {d} {t}.",
     "Flight KU{fl} to Dubai departs {d} at {t}. Check-in closes 60 minutes before.",
-    "{telco_name}: {pct}% of your {gb}GB allowance is used. Top up at https://www.{telco}.com",
+    "{telco_name}: {pct}% of your {gb}GB allowance is used. Top up at https://{telcodom}",
     "Zain: Your {gb}GB bundle was renewed. Valid until {d}.",
     "{bank}: sign-in from a new {device} detected. If it wasn't you, reset your password at https://{bankdom}",
     "Your prescription is ready for pickup at {merchant}.",
     "Dear parent, the school bus will arrive at {t} tomorrow.",
-    "Your internet subscription will expire on {d}. Renew at https://www.{telco}.com",
+    "Your internet subscription will expire on {d}. Renew at https://{telcodom}",
     "Welcome to {app}! Your account is ready.",
     "Your booking {ref} at {clinic} is confirmed for {d} {t}. To cancel call {hot}.",
     "MOH: Your vaccination appointment is on {d} at {t}, {clinic}.",
@@ -265,9 +319,9 @@ en_misc = [
     "{gov}: your application {ref} was received and is under review. Track it at https://{govdom}",
     "Your residency renewal request {ref} was approved. Collect it from {gov} or view it at https://{govdom}",
     "Your appointment with {gov} is on {d} at {t}. Manage it at https://{govdom}",
-    "{telco_name} invoice for {month}: KWD {a}, payable by {d}. Settle it at https://www.{telco}.com/pay",
+    "{telco_name} invoice for {month}: KWD {a}, payable by {d}. Settle it at https://{telcodom}/pay",
     "{telco_name}: top-up of KWD {a} added to your line. Credit now KWD {a2}.",
-    "{telco_name}: your roaming pack is active until {d}. Usage details at https://www.{telco}.com",
+    "{telco_name}: your roaming pack is active until {d}. Usage details at https://{telcodom}",
     "KNET: your payment of KWD {a} to {merchant} was successful. Ref {ref}.",
     "Your payment of KWD {a} to {gov} (ref {ref}) was successful.",
     "Thank you for your payment of KWD {a}. Receipt no. {ref}.",
@@ -278,7 +332,7 @@ ar_misc = [
     "تم تغيير كلمة المرور لحسابك. إذا لم تقم بذلك تواصل معنا",
     "{gov_ar}: معاملتك رقم {ref} مكتملة",
     "رحلتك رقم KU{fl} تغادر يوم {d} الساعة {t}",
-    "زين: استهلكت {pct}٪ من باقتك. لإضافة بيانات https://www.{telco}.com",
+    "زين: استهلكت {pct}٪ من باقتك. لإضافة بيانات https://www.zain.com",
     "موعد تجديد تأمين سيارتك {d}. القسط {a} د.ك",
     "نتائج التحاليل جاهزة في {clinic}",
     "انقطاع المياه في منطقتك يوم {d} من الساعة {t} للصيانة",
@@ -293,14 +347,14 @@ ar_misc = [
     "{gov_ar}: طلبك رقم {ref} جاهز للاستلام. احجز موعداً عبر https://{govdom}",
     "{gov_ar}: تم استلام طلبك رقم {ref} وهو قيد المراجعة",
     "تمت عملية الدفع بمبلغ {a} د.ك بنجاح. المرجع {ref}",
-    "فاتورة {month_ar} بمبلغ {a} د.ك وتستحق في {d}. للدفع: https://www.{telco}.com",
+    "فاتورة {month_ar} بمبلغ {a} د.ك وتستحق في {d}. للدفع: https://{telcodom}",
 ]
 # Notices that carry a link, as most of today's transactional SMS do (e-invoices,
 # receipts, statements, tracking, appointments, government e-services): without them an
 # unseen kind of link-bearing notice scores like a 2011 spam.
 en_link = [
-    "{merchant}: your e-invoice {ref} for KWD {a} is ready. View or download it: https://{shopdom}/invoice/{tok}",
-    "Receipt for your payment of KWD {a} to {merchant}: https://{shopdom}/r/{tok}",
+    "{merchant}: your e-invoice {ref} for KWD {a} is ready. View or download it: https://{merchantdom}/invoice/{tok}",
+    "Receipt for your payment of KWD {a} to {merchant}: https://{merchantdom}/r/{tok}",
     "{bank}: your {month} account statement is ready. Open it in the app: https://{bankdom}/app/statements",
     "{bank}: to finish opening your account, sign the forms in the {bank} app or at https://{bankdom}/onboarding/{tok}",
     "{clinic}: appointment {ref} confirmed for {d} at {t}. Directions and preparation notes: https://{clinicdom}/a/{tok}",
@@ -312,8 +366,8 @@ en_link = [
     "{courier}: please upload a copy of your civil ID for the customs clearance of {trk}: {url}{trk}",
     "{shop}: how was order {ref}? Rate it in one tap: https://{shopdom}/feedback/{tok}",
     "Your {shop} order {ref} was refunded: KWD {a} to card {card}. Details: https://{shopdom}/orders/{ref}",
-    "{telco_name}: your e-bill for {month} (KWD {a}) is ready. View it: https://www.{telco}.com/ebill/{tok}",
-    "{telco_name}: your {gb}GB plan renews on {d}. Manage your plan: https://www.{telco}.com/myaccount",
+    "{telco_name}: your e-bill for {month} (KWD {a}) is ready. View it: https://{telcodom}/ebill/{tok}",
+    "{telco_name}: your {gb}GB plan renews on {d}. Manage your plan: https://{telcodom}/myaccount",
     "MEW: the meter reading for account {ref} is {kwh} kWh. Your bill is KWD {a}, see https://www.mew.gov.kw/ebill",
     "Jazeera Airways: booking {pnr} confirmed for {d} {t}. Boarding pass: https://www.jazeeraairways.com/checkin/{tok}",
     "{school}: term reports are published. Log in at https://{schooldom} to view them.",
@@ -325,7 +379,7 @@ en_link = [
     "{clinic}: lab report {ref} is available. Log in with your civil ID at https://{clinicdom}/results",
     "{bank}: you sent KWD {a} to {name} by WAMD. Receipt: https://{bankdom}/wamd/{tok}",
     "Booking {ref} at {hotel} confirmed for {d}. Manage your stay: https://{hoteldom}/booking/{tok}",
-    "{telco_name}: your new SIM (order {ref}) ships today. Follow it at https://www.{telco}.com/track/{ref}",
+    "{telco_name}: your new SIM (order {ref}) ships today. Follow it at https://{telcodom}/track/{ref}",
     "Kuwait Municipality: permit {ref} is now Approved. See https://www.baladia.gov.kw for the next steps.",
     "{app}: your trip on {d} cost KWD {a}. Trip details: https://{appdom}/trips/{tok}",
     "{shop}: your subscription renews on {d} for KWD {a}. Cancel or change it at https://{shopdom}/account",
@@ -342,7 +396,7 @@ ar_link = [
     "{clinic}: تم تأكيد الموعد رقم {ref} يوم {d} الساعة {t}. التفاصيل: https://{clinicdom}/a/{tok}",
     "سهل: تمت الموافقة على طلبك رقم {ref}. التفاصيل في تطبيق سهل أو https://www.sahel.gov.kw",
     "وزارة الداخلية: سجلت مخالفة رقم {ref} على المركبة {plate} بتاريخ {d}. للاطلاع عبر تطبيق سهل أو https://www.moi.gov.kw",
-    "{telco_ar}: فاتورة {month_ar} الإلكترونية ({a} د.ك) جاهزة. اعرضها على https://www.{telco}.com/ebill",
+    "{telco_ar}: فاتورة {month_ar} الإلكترونية ({a} د.ك) جاهزة. اعرضها على https://{telcodom}/ebill",
     "وزارة الكهرباء والماء: قراءة عداد الحساب {ref} هي {kwh} كيلوواط. الفاتورة {a} د.ك https://www.mew.gov.kw",
     "إيصال العملية {ref} بمبلغ {a} د.ك: https://{shopdom}/r/{tok}",
     "{shop}: كيف كان طلبك {ref}؟ قيّمه من هنا https://{shopdom}/feedback/{tok}",
@@ -351,7 +405,7 @@ ar_link = [
     "طيران الجزيرة: الحجز {pnr} مؤكد يوم {d}. بطاقة الصعود: https://www.jazeeraairways.com/checkin",
     "{school_ar}: صدرت تقارير الفصل الدراسي. للاطلاع ادخل إلى https://{schooldom}",
     "{insurer_ar}: صدرت وثيقة التأمين رقم {ref}. تحميل الوثيقة https://{insdom}/p/{tok}",
-    "{telco_ar}: شريحتك الجديدة (الطلب {ref}) في الطريق. تتبعها على https://www.{telco}.com/track/{ref}",
+    "{telco_ar}: شريحتك الجديدة (الطلب {ref}) في الطريق. تتبعها على https://{telcodom}/track/{ref}",
     "{bank}: حولت {a} د.ك إلى {name} عبر ومض. الإيصال https://{bankdom}/wamd/{tok}",
     "{gov_ar}: رسوم الطلب {ref} بقيمة {a} د.ك مستحقة. السداد عبر تطبيق سهل أو https://{govdom}",
     "{insurer_ar}: استلمنا المطالبة رقم {ref}. لمتابعة حالتها https://{insdom}/claims/{tok}",
@@ -463,15 +517,47 @@ brands = ["Zain", "Ooredoo", "STC", "Talabat", "Xcite", "Lulu", "KNET"]
 
 
 def fill(t):
+    # Each kind's brand is drawn once: its names and its site come from the same row.
     courier, url = R.choice(couriers)
+    app, appdom = brand(apps, t, "appdom")
+    merchant, merchantdom = brand(merchants, t, "merchantdom")
+    bank, bankdom = brand(banks, t, "bankdom")
+    clinic, clinicdom = brand(clinics, t, "clinicdom")
+    telco_name, telco_ar, telcodom = brand(telcos, t, "telcodom")
+    gov, gov_ar, govdom = brand(government, t, "govdom")
+    shop, shopdom = brand(shops, t, "shopdom")
+    school, school_ar, schooldom = brand(schools, t, "schooldom")
+    insurer, insurer_ar, insdom = brand(insurers, t, "insdom")
+    hotel, hoteldom = brand(hotels, t, "hoteldom")
     return t.format(
-        app=R.choice(apps),
+        app=app,
+        appdom=appdom,
+        merchant=merchant,
+        merchantdom=merchantdom,
+        bank=bank,
+        bankdom=bankdom,
+        clinic=clinic,
+        clinicdom=clinicdom,
+        telco_name=telco_name,
+        telco_ar=telco_ar,
+        telcodom=telcodom,
+        gov=gov,
+        gov_ar=gov_ar,
+        govdom=govdom,
+        shop=shop,
+        shopdom=shopdom,
+        school=school,
+        school_ar=school_ar,
+        schooldom=schooldom,
+        insurer=insurer,
+        insurer_ar=insurer_ar,
+        insdom=insdom,
+        hotel=hotel,
+        hoteldom=hoteldom,
         c=code(),
         m=minutes(),
-        merchant=R.choice(merchants),
         a=amount(),
         a2=amount(),
-        bank=R.choice(banks),
         card=card(),
         d=date(),
         t=time_(),
@@ -482,7 +568,6 @@ def fill(t):
         courier=courier,
         url=url,
         trk=code(10),
-        clinic=R.choice(clinics),
         fl=code(3),
         bad=R.choice(bad_domains),
         big=R.choice(["5,000", "10,000", "25,000", "1,000"]),
@@ -491,65 +576,15 @@ def fill(t):
         hash=R.choice(["FA+9qCX9VSu", "kq3Xz8Lm2Pa", ""]),
         c3=code(3),
         c3b=code(3),
-        appdom=R.choice(["accounts.example-app.com", "id.talabat.com", "login.noon.com"]),
         t2=time_(),
         first=R.choice(["Ahmed", "Ravi", "Mohammed", "Jose", "Ali"]),
         ph8=code(4) + " " + code(4),
         pct=R.choice([50, 80, 90, 100]),
         gb=R.choice([10, 25, 50, 100]),
         device=R.choice(["iPhone", "Android phone", "Windows PC", "Mac"]),
-        telco=R.choice(["zain", "ooredoo", "stc"]),
-        gov=R.choice(
-            [
-                "PACI",
-                "Ministry of Interior",
-                "Ministry of Health",
-                "Ministry of Justice",
-                "Kuwait Municipality",
-                "Public Authority for Manpower",
-            ]
-        ),
-        gov_ar=R.choice(
-            [
-                "الهيئة العامة للمعلومات المدنية",
-                "وزارة الداخلية",
-                "وزارة الصحة",
-                "وزارة العدل",
-                "بلدية الكويت",
-            ]
-        ),
-        govdom=R.choice(
-            [
-                "www.paci.gov.kw",
-                "www.moi.gov.kw",
-                "www.moh.gov.kw",
-                "www.moj.gov.kw",
-                "www.baladia.gov.kw",
-                "www.manpower.gov.kw",
-            ]
-        ),
         tok="".join(
             R.choice("abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
             for _ in range(R.randint(5, 9))
-        ),
-        shopdom=R.choice(
-            [
-                "www.xcite.com",
-                "www.noon.com",
-                "www.luluhypermarket.com",
-                "www.ikea.com.kw",
-                "www.boutiqaat.com",
-                "www.talabat.com",
-            ]
-        ),
-        shop=R.choice(["Xcite", "noon", "Lulu", "IKEA", "Boutiqaat", "Talabat Mart"]),
-        clinicdom=R.choice(
-            [
-                "www.daralshifa.com",
-                "www.royalehayat.com",
-                "www.newmowasat.com",
-                "www.taibahospital.com",
-            ]
         ),
         govservice=R.choice(
             [
@@ -563,76 +598,46 @@ def fill(t):
         civ=code(12),
         kwh=R.randint(150, 4200),
         pnr="".join(R.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(6)),
-        school=R.choice(
-            [
-                "American School of Kuwait",
-                "Al-Bayan Bilingual School",
-                "British School of Kuwait",
-                "Gulf English School",
-            ]
-        ),
-        school_ar=R.choice(
-            ["مدرسة البيان ثنائية اللغة", "المدرسة الأمريكية", "مدرسة الخليج الإنجليزية"]
-        ),
-        schooldom=R.choice(
-            ["portal.ask.edu.kw", "parents.bbs.edu.kw", "sis.bsk.edu.kw", "portal.ges.edu.kw"]
-        ),
-        insurer=R.choice(["Gulf Insurance", "Warba Insurance", "KIC", "Al Ahleia Insurance"]),
-        insurer_ar=R.choice(["الخليج للتأمين", "وربة للتأمين", "الأهلية للتأمين"]),
-        insdom=R.choice(
-            ["www.gig.com.kw", "www.warbains.com", "www.kic.com.kw", "www.alahleia.com"]
-        ),
-        hotel=R.choice(
-            ["Jumeirah Messilah", "Four Seasons Kuwait", "Hilton Kuwait Resort", "Crowne Plaza"]
-        ),
-        hoteldom=R.choice(["www.booking.com", "www.jumeirah.com", "www.hilton.com", "www.ihg.com"]),
-        telco_ar=R.choice(["زين", "أوريدو", "stc"]),
         small=R.choice(["0.350", "0.750", "1.250", "2.100"]),
         fine=R.choice(["15", "30", "45", "75"]),
         pts=R.choice(["12,500", "8,000", "25,000"]),
-        telco_name=R.choice(["Zain", "Ooredoo", "stc"]),
         month=R.choice(["October", "November", "December", "January"]),
         month_ar=R.choice(["أكتوبر", "نوفمبر", "ديسمبر", "يناير"]),
-        bankdom=R.choice(
-            [
-                "www.nbk.com",
-                "www.kfh.com",
-                "www.gbk.com",
-                "www.boubyan.com",
-                "www.kib.com.kw",
-                "www.burgan.com",
-            ]
-        ),
     ).strip()
 
 
-# Each message carries the name of its template (its group): cross-validation keeps a
-# template's messages in one fold, so that a message is scored by a model that never saw
-# its template (secgate.spam_model.train.supplement_folds).
-for name, templates, n, out in (
-    ("en_otp", en_otp, 200, ham),
-    ("ar_otp", ar_otp, 90, ham),
-    ("en_bank", en_bank, 260, ham),
-    ("ar_bank", ar_bank, 110, ham),
-    ("en_delivery", en_delivery, 120, ham),
-    ("ar_delivery", ar_delivery, 60, ham),
-    ("en_misc", en_misc, 330, ham),
-    ("ar_misc", ar_misc, 120, ham),
-    ("en_scam", en_scam, 320, spam),
-    ("ar_scam", ar_scam, 120, spam),
-    ("en_link", en_link, 300, ham),
-    ("ar_link", ar_link, 170, ham),
-    ("en_scam_link", en_scam_link, 140, spam),
-    ("ar_scam_link", ar_scam_link, 80, spam),
-):
-    seen: dict[str, str] = {}
-    while len(seen) < n:
-        index = R.randrange(len(templates))
-        seen.setdefault(fill(templates[index]), f"{name}.{index}")
-    out.extend(sorted((group, text) for text, group in seen.items()))
-with open(Path(__file__).with_name("supplement.txt"), "w", encoding="utf-8") as f:
-    for group, text in ham:
-        f.write(f"ham\t{group}\t{text}\n")
-    for group, text in spam:
-        f.write(f"spam\t{group}\t{text}\n")
-print(len(ham), len(spam))
+def main():
+    # Each message carries the name of its template (its group): cross-validation keeps a
+    # template's messages in one fold, so that a message is scored by a model that never saw
+    # its template (secgate.spam_model.train.supplement_folds).
+    for name, templates, n, out in (
+        ("en_otp", en_otp, 200, ham),
+        ("ar_otp", ar_otp, 90, ham),
+        ("en_bank", en_bank, 260, ham),
+        ("ar_bank", ar_bank, 110, ham),
+        ("en_delivery", en_delivery, 120, ham),
+        ("ar_delivery", ar_delivery, 60, ham),
+        ("en_misc", en_misc, 330, ham),
+        ("ar_misc", ar_misc, 120, ham),
+        ("en_scam", en_scam, 320, spam),
+        ("ar_scam", ar_scam, 120, spam),
+        ("en_link", en_link, 300, ham),
+        ("ar_link", ar_link, 170, ham),
+        ("en_scam_link", en_scam_link, 140, spam),
+        ("ar_scam_link", ar_scam_link, 80, spam),
+    ):
+        seen: dict[str, str] = {}
+        while len(seen) < n:
+            index = R.randrange(len(templates))
+            seen.setdefault(fill(templates[index]), f"{name}.{index}")
+        out.extend(sorted((group, text) for text, group in seen.items()))
+    with open(Path(__file__).with_name("supplement.txt"), "w", encoding="utf-8") as f:
+        for group, text in ham:
+            f.write(f"ham\t{group}\t{text}\n")
+        for group, text in spam:
+            f.write(f"spam\t{group}\t{text}\n")
+    print(len(ham), len(spam))
+
+
+if __name__ == "__main__":  # imported, it only offers its tables (tests read the brands)
+    main()
