@@ -211,6 +211,8 @@ class TestLookalikes:
             "https://www.aramex.com/track",
             "https://www.dhl.com/kw-en/home/tracking.html?tracking-id=1",
             "https://www.bankboubyan.com",
+            "https://www.cbk.com/en",  # the Commercial Bank's; the Central Bank's is cbk.gov.kw
+            "https://www.cbk.gov.kw",
             "warbabank.com",  # contains "warba", and is Warba's own
             "https://kfc.com.kw/menu",  # one letter from kfh: a brand of its own
             "zainab-photography.com",  # a short name inside a word
