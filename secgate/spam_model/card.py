@@ -210,7 +210,7 @@ Confusion matrix of the reject decision:
 
 For comparison, the collection's paper (Table 7, a 70/30 split without deduplication)
 reports its best method catching 83.10 % of spam at 0.18 % ham blocked (MCC 0.893).
-
+{_collection_only(metadata)}
 ## Versions
 
 {", ".join(f"{name} {version}" for name, version in versions.items()) or "not recorded"}.
@@ -254,6 +254,41 @@ def _supplement_cv(metadata: Mapping[str, Any]) -> str:
         f" {_percent(supplement['spam_caught_with_hold'])} of spam and"
         f" {_percent(supplement['ham_held_or_blocked'])} of ham."
     )
+
+
+def _collection_only(metadata: Mapping[str, Any]) -> str:
+    points = metadata.get("collection_only_operating_points") or []
+    if not points:
+        return ""
+    held = metadata["held_out_metrics"]
+    lines = [
+        "",
+        "## What the transactional rule costs",
+        "",
+        "The reject threshold answers for the supplement's unseen transactional templates as",
+        "well as for the collection. Read off the collection's out-of-fold scores alone (no",
+        "floor, no supplement budget), it would be lower; the same held-out scores at those",
+        "thresholds, which are not used in service, and the share of the supplement's",
+        "transactional ham (out of fold: templates the model had not seen) they would reject:",
+        "",
+        "| reject threshold read off | reject | spam caught | ham blocked | MCC "
+        "| transactional ham rejected |",
+        "|---|---|---|---|---|---|",
+        f"| collection and supplement (shipped) | {metadata['reject_score']} "
+        f"| {_percent(held['spam_caught'])} | {_percent(held['ham_blocked'])} "
+        f"| {held['mcc']:.4f} "
+        f"| {_percent(metadata['supplement_cv_metrics']['ham_blocked'])} |",
+    ]
+    for point in points:
+        out, extra = point["held_out"], point["supplement_out_of_fold"]
+        lines.append(
+            f"| collection alone, at most {_percent(point['ham_budget'])} of its ham "
+            f"| {point['reject_score']} | {_percent(out['spam_caught'])} "
+            f"| {_percent(out['ham_blocked'])} | {out['mcc']:.4f} "
+            f"| {_percent(extra['ham_blocked'])} "
+            f"({extra['false_positive']} of {extra['ham']}) |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _percent(share: float) -> str:

@@ -15,7 +15,9 @@ part, fit it there, and measure it once on the held-out part.
    the candidate with the best MCC of its reject decision on the collection wins (ties:
    the better share of spam caught, then the simpler model).
 3. The winner is fitted on the whole training part, and the held-out part is scored
-   once, at the chosen thresholds: those are the figures of the model card.
+   once, at the chosen thresholds: those are the figures of the model card. The same
+   scores are also measured at the collection's own operating points
+   (COLLECTION_ONLY_BUDGETS), for the card's comparison only.
 
 The model: the text normalised (features.normalise), character 2- to 5-grams within
 words and word 1- and 2-grams, hashed and tf-idf weighted, plus the message's length
@@ -69,6 +71,12 @@ MIN_REJECT_SCORE = 0.2
 # supplement is small, and what it teaches (a code or a bank notice is not spam) must
 # outweigh the collection's numbers-and-links-are-spam.
 SUPPLEMENT_WEIGHT = 2.0
+# Budgets of collection ham rejected at which the model's own operating points are also
+# measured on the held-out part: reject thresholds read off the collection's
+# out-of-fold scores alone, without the supplement's budgets or the floor. They are not
+# used in service; the card sets them beside the shipped thresholds to show what keeping
+# every unseen transactional template unrejected costs in spam caught.
+COLLECTION_ONLY_BUDGETS = (MAX_HAM_REJECTED, 0.002)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +107,19 @@ class CandidateScore:
     thresholds: Thresholds
     metrics: Metrics  # of the collection's out-of-fold probabilities at those thresholds
     supplement_metrics: Metrics  # of the supplement's, the same way
+    # Reject thresholds of the collection alone, one per COLLECTION_ONLY_BUDGETS, with the
+    # supplement's out-of-fold figures at each.
+    collection_only: tuple[tuple[float, Metrics], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OperatingPoint:
+    """The held-out figures at a reject threshold read off the collection alone."""
+
+    ham_budget: float
+    reject_score: float
+    held_out: Metrics
+    supplement_out_of_fold: Metrics  # the supplement's unseen templates at that threshold
 
 
 @dataclass
@@ -107,6 +128,7 @@ class TrainingResult:
     chosen: CandidateScore
     candidates: list[CandidateScore]
     held_out: Metrics
+    collection_only: list[OperatingPoint]
     corpus_stats: dict[str, int]
     training_seconds: float
     supplement_weight: float
@@ -143,6 +165,15 @@ class TrainingResult:
                 for score in self.candidates
             ],
             "held_out_metrics": asdict(self.held_out),
+            "collection_only_operating_points": [
+                {
+                    "ham_budget": point.ham_budget,
+                    "reject_score": point.reject_score,
+                    "held_out": asdict(point.held_out),
+                    "supplement_out_of_fold": asdict(point.supplement_out_of_fold),
+                }
+                for point in self.collection_only
+            ],
             "training_seconds": round(self.training_seconds, 1),
             "supplement_weight": self.supplement_weight,
             "trained_at": datetime.date.today().isoformat(),
@@ -275,17 +306,30 @@ def train(
         thresholds = choose_thresholds(y, out_of_fold, extra_y, extra_out_of_fold)
         metrics = measure(y, out_of_fold, thresholds.reject, thresholds.hold)
         extra_metrics = measure(extra_y, extra_out_of_fold, thresholds.reject, thresholds.hold)
-        scored.append(CandidateScore(candidate, thresholds, metrics, extra_metrics))
+        collection_only = tuple(
+            (reject, measure(extra_y, extra_out_of_fold, reject, reject))
+            for reject in (
+                collection_reject_score(y, out_of_fold, budget)
+                for budget in COLLECTION_ONLY_BUDGETS
+            )
+        )
+        scored.append(
+            CandidateScore(candidate, thresholds, metrics, extra_metrics, collection_only)
+        )
     chosen = max(scored, key=_preference)
     model = _fit(chosen.candidate, texts, y, extra_texts, extra_labels, supplement_weight)
     tick(1)
     held_texts, held_labels = corpus.texts_and_labels(held_out)
+    held_scores = spam_probabilities(model, held_texts)
     held_metrics = measure(
-        held_labels,
-        spam_probabilities(model, held_texts),
-        chosen.thresholds.reject,
-        chosen.thresholds.hold,
+        held_labels, held_scores, chosen.thresholds.reject, chosen.thresholds.hold
     )
+    operating_points = [
+        OperatingPoint(budget, reject, measure(held_labels, held_scores, reject, reject), extra)
+        for budget, (reject, extra) in zip(
+            COLLECTION_ONLY_BUDGETS, chosen.collection_only, strict=True
+        )
+    ]
     stats = {
         "messages_read": len(messages),
         "duplicates_removed": deduplicated.duplicates,
@@ -305,6 +349,7 @@ def train(
         chosen=chosen,
         candidates=scored,
         held_out=held_metrics,
+        collection_only=operating_points,
         corpus_stats=stats,
         training_seconds=time.perf_counter() - started,
         supplement_weight=supplement_weight,
@@ -367,6 +412,12 @@ def choose_thresholds(
             reject = max(reject, _above(extra_ham, MAX_SUPPLEMENT_HAM_REJECTED))
             hold = max(hold, _above(extra_ham, MAX_SUPPLEMENT_HAM_HELD_OR_REJECTED))
     return Thresholds(reject=reject, hold=min(hold, reject))
+
+
+def collection_reject_score(is_spam: np.ndarray, scores: np.ndarray, budget: float) -> float:
+    """The lowest reject threshold (step 0.001) at which at most `budget` of the ham
+    lies, with no floor and no other budget: the model's own operating point."""
+    return _above(np.sort(scores[~is_spam])[::-1], budget)
 
 
 def _above(ham_descending: np.ndarray, budget: float) -> float:
