@@ -47,6 +47,7 @@ def _error_responses(*statuses: int) -> dict[str, Any]:
         401: "Unauthorized",
         403: "Forbidden",
         413: "BodyTooLarge",
+        503: "StoreUnavailable",
     }
     return {str(status): _ref("responses", names[status]) for status in statuses}
 
@@ -80,7 +81,7 @@ def _alert_action(summary: str) -> dict[str, Any]:
                 "description": "The alert as it is now.",
                 "content": _json_content(_ref("schemas", "Alert")),
             },
-            **_error_responses(400, 401, 403, 413),
+            **_error_responses(400, 401, 403, 413, 503),
             "404": _error_response("No such alert (`alert_not_found`)."),
         },
     }
@@ -124,6 +125,7 @@ def _messaging_errors(extra: dict[int, list[str]]) -> dict[str, Any]:
             "the client address is not in its API allowlist (`ERR024`)",
         ],
         413: ["the body is over the size limit (`ERR002`)"],
+        503: ["a store of the gateway (its database or hot state) does not answer (`ERR013`)"],
     }
     answers = {}
     for status in sorted(common.keys() | extra.keys()):
@@ -412,7 +414,7 @@ def _sandbox_paths() -> dict[str, Any]:
                         "`to` is missing or not a mobile number, or `limit` is out of range "
                         "(`invalid_query`)."
                     ),
-                    **_error_responses(401, 403),
+                    **_error_responses(401, 403, 503),
                 },
             }
         }
@@ -505,7 +507,7 @@ def _contacts_paths() -> dict[str, Any]:
                         "lines), `empty_body`, `malformed_json`, `invalid_field`; or "
                         "`invalid_group_name`, or `username` is missing (`invalid_query`)."
                     ),
-                    **_error_responses(401, 403, 413),
+                    **_error_responses(401, 403, 413, 503),
                     "404": _CONTACTS_NOT_FOUND,
                     "415": _error_response("Neither CSV nor JSON (`unsupported_media_type`)."),
                 },
@@ -523,7 +525,7 @@ def _contacts_paths() -> dict[str, Any]:
                         "content": _json_content(_ref("schemas", "ContactGroup")),
                     },
                     "400": _error_response("`username` is missing (`invalid_query`)."),
-                    **_error_responses(401, 403),
+                    **_error_responses(401, 403, 503),
                     "404": _CONTACTS_NOT_FOUND,
                 },
             }
@@ -637,7 +639,7 @@ def _protected_sender_paths() -> dict[str, Any]:
                         "description": "Every protected name.",
                         "content": _json_content(_ref("schemas", "ProtectedSenderList")),
                     },
-                    **_error_responses(401, 403),
+                    **_error_responses(401, 403, 503),
                 },
             },
             "post": {
@@ -655,7 +657,7 @@ def _protected_sender_paths() -> dict[str, Any]:
                         "A wrong `name` (`invalid_field`), an unknown owner "
                         "(`account_not_found`), or a malformed body."
                     ),
-                    **_error_responses(401, 403, 413),
+                    **_error_responses(401, 403, 413, 503),
                     "409": _error_response(
                         "Another request added the name at the same moment "
                         "(`protected_sender_conflict`); try again."
@@ -684,7 +686,7 @@ def _protected_sender_paths() -> dict[str, Any]:
                         "content": entry,
                     },
                     "400": _error_response("`owner` given twice (`invalid_query`)."),
-                    **_error_responses(401, 403),
+                    **_error_responses(401, 403, 503),
                     "404": not_found,
                 },
             }
@@ -778,7 +780,7 @@ def _check_paths() -> dict[str, Any]:
                         "content": _json_content(_ref("schemas", "CheckVerdict")),
                     },
                     "400": bad_request,
-                    **_error_responses(401, 403),
+                    **_error_responses(401, 403, 503),
                     "413": too_large,
                 },
             }
@@ -810,7 +812,7 @@ def _check_paths() -> dict[str, Any]:
                         ),
                     },
                     "400": bad_request,
-                    **_error_responses(401, 403),
+                    **_error_responses(401, 403, 503),
                     "413": too_large,
                 },
             }
@@ -837,7 +839,7 @@ def _held_decision(summary: str, description: str, conflict: bool) -> dict[str, 
             "description": "The decision, as made.",
             "content": _json_content(_ref("schemas", "HeldMessageDecision")),
         },
-        **_error_responses(400, 401, 403, 413),
+        **_error_responses(400, 401, 403, 413, 503),
         "404": _HELD_NOT_FOUND,
     }
     if conflict:
@@ -896,7 +898,7 @@ def _held_message_paths() -> dict[str, Any]:
                         "content": _json_content(_ref("schemas", "HeldMessagePage")),
                     },
                     "400": _error_response("A wrong query parameter (`invalid_query`)."),
-                    **_error_responses(401, 403),
+                    **_error_responses(401, 403, 503),
                 },
             }
         },
@@ -912,7 +914,7 @@ def _held_message_paths() -> dict[str, Any]:
                         "description": "The message.",
                         "content": _json_content(_ref("schemas", "HeldMessage")),
                     },
-                    **_error_responses(401, 403),
+                    **_error_responses(401, 403, 503),
                     "404": _error_response(
                         "No message with this msg-id was held (`held_message_not_found`)."
                     ),
@@ -1176,7 +1178,7 @@ def openapi_document() -> dict[str, Any]:
                             "content": _json_content(_ref("schemas", "AlertPage")),
                         },
                         "400": _error_response("A query value is wrong (`invalid_query`)."),
-                        **_error_responses(401, 403),
+                        **_error_responses(401, 403, 503),
                     },
                 }
             },
@@ -1212,6 +1214,10 @@ def openapi_document() -> dict[str, Any]:
                 ),
                 "BodyTooLarge": _error_response(
                     "The body is over the size limit (`body_too_large`)."
+                ),
+                "StoreUnavailable": _error_response(
+                    "A store of the gateway (its database or hot state) does not answer "
+                    "(`store_unavailable`): try again later."
                 ),
             },
             "schemas": {

@@ -20,6 +20,9 @@ account may not do (ERR001, 004, 005, 008, 024, 026), 402 for too little balance
 (ERR010, 011), 404 for an unknown msg-id (ERR020), 429 with Retry-After for the same
 number within the block window (ERR028) and 503 when sending is unavailable (ERR013;
 with Retry-After when a send rate or a pumping throttle refused it, as its end is known).
+Any command whose store (the database, the hot state) does not answer is ERR013 with
+503 too, without Retry-After (`secgate.web.store_failures` says which errors those are):
+the `kwtsms` client retries ERR013 later by itself.
 A body that is not JSON, not UTF-8, holds the wrong types or misses a field is ERR002:
 never a 500 and never an answer in another shape.
 
@@ -56,8 +59,9 @@ from secgate.sms.rules import read_numbers, region_of
 from secgate.sms.send import SendRefused, SendRequest, sending_account
 from secgate.storage.db import read_session
 from secgate.storage.models import Account, Message
-from secgate.web.errors import ApiError
+from secgate.web.errors import STORE_UNAVAILABLE_DESCRIPTION, ApiError, log_store_failure
 from secgate.web.json_body import read_json_object
+from secgate.web.store_failures import store_failure
 
 API_PREFIX = "/API/"
 
@@ -425,7 +429,8 @@ def setup_routes(app: web.Application) -> None:
 async def api_routing_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Under /API/, the router's 404 and 405 in kwtSMS's error shape."""
+    """Under /API/, the router's 404 and 405, and a store that does not answer
+    (ERR013, 503), in kwtSMS's error shape."""
     if not (request.path.startswith(API_PREFIX) or request.path == API_PREFIX.rstrip("/")):
         return await handler(request)
     try:
@@ -445,6 +450,14 @@ async def api_routing_errors(
             f"No such API command; the commands are {commands}, under {API_PREFIX}",
             status=404,
         ) from None
+    except (ApiError, web.HTTPException):
+        raise  # the error middleware renders them as they are
+    except Exception as exc:
+        failure = store_failure(exc)
+        if failure is None:
+            raise  # a bug: the error middleware answers 500
+        log_store_failure(request, failure)
+        raise kwtsms_error("ERR013", STORE_UNAVAILABLE_DESCRIPTION) from None
 
 
 async def api_authenticator(app: web.Application) -> AsyncIterator[None]:

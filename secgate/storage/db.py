@@ -45,9 +45,12 @@ def _replace_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     empty query, ROLLBACK), six of a 1-number send's sixteen. What it would catch
     beyond this, a peer gone silent, it can only wait for as the request itself would;
     and a checkout in the moment between the server's FATAL message and its closing of
-    the socket still gets the connection, whose statement then fails. A statement that
-    meets a closed connection invalidates the whole pool (SQLAlchemy's disconnect
-    handling), so one failure at most follows a restart."""
+    the socket still gets the connection, whose statement then fails (asyncpg's
+    InternalClientError, wrapped by SQLAlchemy; ConnectionDoesNotExistError when the
+    checkout came before the FATAL message). Its request is answered 503: both are store
+    failures to secgate.web.store_failures. A statement that meets a closed connection
+    invalidates the whole pool (SQLAlchemy's disconnect handling), so one failure at
+    most follows a restart."""
     driver = getattr(dbapi_connection, "driver_connection", None)
     if driver is not None and driver.is_closed():
         # The pool discards this connection and checks out another (or a new one).

@@ -3,6 +3,12 @@
 Every error answer is `{"code": "<stable_code>", "description": "<for humans>"}`
 (plus `request_id`), never a stack trace. Codes are part of the public interface:
 add new ones, never rename.
+
+An exception nobody turned into an answer is either a store failure
+(`secgate.web.store_failures`: the database or the hot state did not answer), 503
+`store_unavailable` with one ERROR line in the log, or a bug, 500 `internal_error`
+with its stack in the log. No `Retry-After` on the 503: when the store comes back is
+not known (the gateway gives one only where the end of a refusal is known).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from secgate import appkeys
+from secgate.web.store_failures import StoreFailure, store_failure
 
 log = logging.getLogger("secgate.http")
 
@@ -38,6 +45,9 @@ _HTTP_CODES = {
     431: "headers_too_large",
     503: "unavailable",
 }
+
+STORE_UNAVAILABLE = "store_unavailable"
+STORE_UNAVAILABLE_DESCRIPTION = "a store of the gateway does not answer; try again later"
 
 
 class ApiError(Exception):
@@ -103,7 +113,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = _HTTP_CODES.get(exc.status, "http_error")
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
         return error_response(exc.status, code, exc.reason, request_id=request_id, headers=headers)
-    except Exception:
+    except Exception as exc:
+        failure = store_failure(exc)
+        if failure is not None:
+            log_store_failure(request, failure)
+            return error_response(
+                503, STORE_UNAVAILABLE, STORE_UNAVAILABLE_DESCRIPTION, request_id=request_id
+            )
         # The details go to the log, with the request id, and never to the client.
         log.exception("unhandled error", extra={"path": request.path})
         return error_response(
@@ -112,3 +128,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             "internal error; quote the request id to support",
             request_id=request_id,
         )
+
+
+def log_store_failure(request: web.Request, failure: StoreFailure) -> None:
+    """One ERROR line (the request id comes from the request's context): which store,
+    and the driver's words. No stack, which says nothing an operator needs here, and
+    nothing of the request but its path."""
+    log.error(
+        "store unavailable",
+        extra={"path": request.path, "store": failure.store, "error": failure.reason},
+    )
