@@ -23,9 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from secgate.accounts.registry import (
     AccountError,
     AccountNotFound,
-    add_sender_id,
+    SenderIdRegistration,
     create_account,
     find_account,
+    register_sender_id,
     set_activated_countries,
 )
 from secgate.auth.passwords import PasswordHasher
@@ -113,9 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
     sender = commands.add_parser("sender", help="manage sender IDs").add_subparsers(
         title="sender commands", metavar="COMMAND", required=True
     )
-    sender_add = sender.add_parser("add", help="register a sender ID to an account")
+    sender_add = sender.add_parser(
+        "add",
+        help="register a sender ID to an account",
+        description="Register a sender ID to an account; prints nothing. For a sender ID "
+        "the account already has, sets its kind to what is asked (with --transactional or "
+        "without) and prints one line saying so.",
+    )
     sender_add.add_argument("--username", required=True)
     sender_add.add_argument("--sender", required=True, help="up to 11 letters, digits, space, .-")
+    sender_add.add_argument(
+        "--transactional",
+        action="store_true",
+        help="verified as used only for one-time codes and notices (bank, delivery, "
+        "government, appointments): the spam check is more lenient with it",
+    )
     sender_add.set_defaults(run=_sender_add)
 
     protected = commands.add_parser(
@@ -247,17 +260,34 @@ def _user_create(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _sender_add(args: argparse.Namespace, settings: Settings) -> None:
-    async def add() -> None:
+    async def add() -> SenderIdRegistration:
         async with _session(settings) as session:
-            await add_sender_id(
+            registration = await register_sender_id(
                 session,
                 username=args.username,
                 sender=args.sender,
+                transactional=args.transactional,
                 look_alikes=LookAlikeRules.from_settings(settings),
             )
             await session.commit()
+            return registration
 
-    asyncio.run(add())
+    registration = asyncio.run(add())
+    if not registration.added:
+        print(_kind_set_line(registration))
+
+
+def _kind_set_line(registration: SenderIdRegistration) -> str:
+    """What `sender add` says of a sender ID the account had already."""
+    kind = _sender_kind(registration.transactional)
+    changed = registration.was_transactional != registration.transactional
+    outcome = f"now {kind}" if changed else f"{kind}, unchanged"
+    where = f"sender ID {registration.name!r} is already registered to {registration.owner!r}"
+    return f"{where}: {outcome}"
+
+
+def _sender_kind(transactional: bool) -> str:
+    return "transactional" if transactional else "not transactional"
 
 
 def _protected_add(args: argparse.Namespace, settings: Settings) -> None:

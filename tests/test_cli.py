@@ -236,6 +236,45 @@ async def test_sender_add_for_an_unknown_user_fails(
     assert await _count(db_sessions, SenderId) == 0
 
 
+async def _sender_kinds(db_sessions: SessionFactory) -> dict[str, bool]:
+    async with db_sessions() as session:
+        return {s.name: s.transactional for s in await session.scalars(select(SenderId))}
+
+
+async def test_sender_add_registers_a_transactional_sender_id_only_when_asked(
+    cli: Cli, database_url: str, db_sessions: SessionFactory
+) -> None:
+    await cli(database_url, "user", "create", *ALICE, "--password", "correct horse")
+    add = ("sender", "add", "--username", "alice", "--sender")
+
+    bank = await cli(database_url, *add, "KFH", "--transactional")
+    shop = await cli(database_url, *add, "MyShop")
+
+    assert (bank.code, bank.stdout, shop.code, shop.stdout) == (0, "", 0, ""), bank.stderr
+    assert await _sender_kinds(db_sessions) == {"KFH": True, "MyShop": False}
+
+
+async def test_sender_add_again_sets_the_kind_asked_and_says_so(
+    cli: Cli, database_url: str, db_sessions: SessionFactory
+) -> None:
+    await cli(database_url, "user", "create", *ALICE, "--password", "correct horse")
+    add = ("sender", "add", "--username", "alice", "--sender", "KFH")
+    await cli(database_url, *add)
+    said = "sender ID 'KFH' is already registered to 'alice': "
+
+    promoted = await cli(database_url, *add, "--transactional")
+    assert (promoted.code, promoted.stdout) == (0, said + "now transactional\n"), promoted.stderr
+    assert await _sender_kinds(db_sessions) == {"KFH": True}
+
+    again = await cli(database_url, *add, "--transactional")
+    assert (again.code, again.stdout) == (0, said + "transactional, unchanged\n")
+    assert await _sender_kinds(db_sessions) == {"KFH": True}
+
+    demoted = await cli(database_url, *add)
+    assert (demoted.code, demoted.stdout) == (0, said + "now not transactional\n")
+    assert await _sender_kinds(db_sessions) == {"KFH": False}
+
+
 # --- token create ---------------------------------------------------------------------------
 
 

@@ -91,6 +91,8 @@ class AccountProfile:
     mobile: str
     home_country: str
     sender_ids: frozenset[str]
+    # Those of `sender_ids` registered as transactional.
+    transactional_sender_ids: frozenset[str] = frozenset()
 
 
 _ACCOUNTS = Account.__table__
@@ -105,6 +107,7 @@ _PROFILES = (
         _ACCOUNTS.c.mobile,
         _ACCOUNTS.c.home_country,
         _SENDER_IDS.c.name,
+        _SENDER_IDS.c.transactional,
     )
     .select_from(_ACCOUNTS.outerjoin(_SENDER_IDS, _SENDER_IDS.c.account_id == _ACCOUNTS.c.id))
     .where(_ACCOUNTS.c.username_key.in_(bindparam("keys", expanding=True)))
@@ -118,16 +121,22 @@ async def account_profiles(
     keys = {key for key in map(username_key, usernames) if _USERNAME.fullmatch(key)}
     if not keys:
         return {}
-    rows: dict[str, tuple[int, str, str, set[str]]] = {}
-    for account_id, key, mobile, home_country, sender in await connection.execute(
+    rows: dict[str, tuple[int, str, str, set[str], set[str]]] = {}
+    for account_id, key, mobile, home_country, sender, transactional in await connection.execute(
         _PROFILES, {"keys": sorted(keys)}
     ):
-        _, _, _, senders = rows.setdefault(key, (account_id, mobile, home_country, set()))
+        _, _, _, senders, transactionals = rows.setdefault(
+            key, (account_id, mobile, home_country, set(), set())
+        )
         if sender is not None:
             senders.add(sender)
+            if transactional:
+                transactionals.add(sender)
     return {
-        key: AccountProfile(account_id, key, mobile, home_country, frozenset(senders))
-        for key, (account_id, mobile, home_country, senders) in rows.items()
+        key: AccountProfile(
+            account_id, key, mobile, home_country, frozenset(senders), frozenset(transactionals)
+        )
+        for key, (account_id, mobile, home_country, senders, transactionals) in rows.items()
     }
 
 
@@ -210,8 +219,10 @@ async def add_sender_id(
     username: str,
     sender: str,
     look_alikes: LookAlikeRules | None = None,
+    transactional: bool = False,
 ) -> SenderId:
-    """Register a sender ID (case-sensitive, as operators treat them) to an account.
+    """Register a sender ID (case-sensitive, as operators treat them) to an account;
+    `transactional` when staff verified it is used only for one-time codes and notices.
     A protected name, or a look-alike of one (`look_alikes`: the matching thresholds,
     the settings' defaults when None), is refused unless the account owns the name.
     On SenderIdExists from a racing registration the transaction has been rolled back."""
@@ -230,7 +241,7 @@ async def add_sender_id(
     )
     if protected is not None:
         raise ProtectedSenderId(protected.reason)
-    sender_id = SenderId(name=sender)
+    sender_id = SenderId(name=sender, transactional=transactional)
     account.sender_ids.append(sender_id)
     try:
         await session.flush()
@@ -241,6 +252,47 @@ async def add_sender_id(
             raise _sender_exists(sender, owner) from None
         raise
     return sender_id
+
+
+@dataclass(frozen=True, slots=True)
+class SenderIdRegistration:
+    """What `register_sender_id` did."""
+
+    name: str
+    owner: str  # the account's username
+    added: bool  # False: the account had it already, and only its kind was set
+    transactional: bool  # its kind now
+    was_transactional: bool  # its kind before (the same as now when added)
+
+
+async def register_sender_id(
+    session: AsyncSession,
+    *,
+    username: str,
+    sender: str,
+    transactional: bool = False,
+    look_alikes: LookAlikeRules | None = None,
+) -> SenderIdRegistration:
+    """`sender add`: register the sender ID as `add_sender_id` does or, when the account
+    has it already, set its kind to `transactional`, so that staff promote or demote an
+    ID with the command that registered it. Only a new ID is checked against the
+    protected names (the sender-ID guard checks every send's sender anyway)."""
+    account = await _existing_account(session, username)
+    owner = account.username
+    existing = next((s for s in account.sender_ids if s.name == sender), None)
+    if existing is None:
+        await add_sender_id(
+            session,
+            username=username,
+            sender=sender,
+            look_alikes=look_alikes,
+            transactional=transactional,
+        )
+        return SenderIdRegistration(sender, owner, True, transactional, transactional)
+    was_transactional = existing.transactional
+    existing.transactional = transactional
+    await session.flush()
+    return SenderIdRegistration(sender, owner, False, transactional, was_transactional)
 
 
 async def set_api_allowlist(session: AsyncSession, username: str, cidrs: list[str]) -> Account:

@@ -283,6 +283,7 @@ def under_check(draft: Draft, now: float) -> MessageUnderCheck:
         recipients=draft.numbers.valid,
         account_id=draft.account.id,
         account_sender_ids=draft.account.sender_ids,
+        transactional_sender_ids=draft.account.transactional_sender_ids,
         test=draft.test,
         client_ip=draft.client_ip,
         now=now,

@@ -183,6 +183,9 @@ def under_check(
         recipients=tuple(recipients),
         account_id=account.id if account is not None else None,
         account_sender_ids=account.sender_ids if account is not None else frozenset(),
+        transactional_sender_ids=(
+            account.transactional_sender_ids if account is not None else frozenset()
+        ),
         # A dry run is judged like a test send: no throttle started, no alert.
         test=body.dry_run,
         client_ip=client_ip,

@@ -48,6 +48,8 @@ class MessageUnderCheck:
     account_id: int | None = None
     # The sender IDs registered to the account (case-sensitive), if known.
     account_sender_ids: frozenset[str] = frozenset()
+    # The account's sender IDs registered as transactional.
+    transactional_sender_ids: frozenset[str] = frozenset()
     test: bool = False
     client_ip: str | None = None
     # Unix time of the check (the checks take time from here, so tests fix it).

@@ -18,7 +18,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import phonenumbers
@@ -58,6 +58,9 @@ class SendingAccount:
     home_country: str
     activated_countries: frozenset[str]
     sender_ids: frozenset[str]
+    # Those of `sender_ids` registered as transactional (keyword-only: the fields after
+    # it have no default).
+    transactional_sender_ids: frozenset[str] = field(default=frozenset(), kw_only=True)
     balance: int
     low_balance_threshold: int | None
 

@@ -567,6 +567,9 @@ def sending_account(account: Account) -> SendingAccount:
         home_country=account.home_country,
         activated_countries=frozenset(account.activated_countries),
         sender_ids=frozenset(sender_id.name for sender_id in account.sender_ids),
+        transactional_sender_ids=frozenset(
+            sender_id.name for sender_id in account.sender_ids if sender_id.transactional
+        ),
         balance=account.balance,
         low_balance_threshold=account.low_balance_threshold,
     )

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -156,6 +157,9 @@ class SenderId(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     # Case-sensitive, as operators treat sender IDs.
     name: Mapped[str] = mapped_column(String(11))
+    # Used only for one-time codes and notices (bank, delivery, government, appointments),
+    # as staff verified at registration; the spam check is more lenient with it.
+    transactional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     account: Mapped[Account] = relationship(back_populates="sender_ids")

@@ -21,10 +21,12 @@ from secgate.accounts.registry import (
     AccountProfile,
     InvalidField,
     SenderIdExists,
+    SenderIdRegistration,
     account_profiles,
     add_sender_id,
     create_account,
     find_account,
+    register_sender_id,
     set_activated_countries,
     set_api_allowlist,
 )
@@ -365,6 +367,67 @@ async def test_sender_id_for_an_unknown_account_is_rejected(
             await add_sender_id(session, username="nobody", sender="KWT-SMS")
 
 
+# --- register_sender_id (`sender add`) ------------------------------------------------------
+
+
+async def _kinds(db_sessions: SessionFactory) -> dict[str, bool]:
+    async with db_sessions() as session:
+        return {s.name: s.transactional for s in await session.scalars(select(SenderId))}
+
+
+async def test_registering_a_new_sender_id_adds_it_with_the_kind_asked(
+    db_sessions: SessionFactory, hasher: PasswordHasher
+) -> None:
+    await _create(db_sessions, hasher)
+
+    async with db_sessions.begin() as session:
+        bank = await register_sender_id(session, username="alice", sender="KFH", transactional=True)
+        shop = await register_sender_id(session, username="alice", sender="MyShop")
+
+    assert bank == SenderIdRegistration("KFH", "Alice", True, True, True)
+    assert shop == SenderIdRegistration("MyShop", "Alice", True, False, False)
+    assert await _kinds(db_sessions) == {"KFH": True, "MyShop": False}
+
+
+@pytest.mark.parametrize("before", [False, True])
+@pytest.mark.parametrize("asked", [False, True])
+async def test_registering_a_sender_id_the_account_has_sets_its_kind(
+    db_sessions: SessionFactory, hasher: PasswordHasher, before: bool, asked: bool
+) -> None:
+    await _create(db_sessions, hasher)
+    async with db_sessions.begin() as session:
+        await add_sender_id(session, username="alice", sender="KFH", transactional=before)
+
+    async with db_sessions.begin() as session:
+        registration = await register_sender_id(
+            session, username="alice", sender="KFH", transactional=asked
+        )
+
+    assert registration == SenderIdRegistration("KFH", "Alice", False, asked, before)
+    assert await _kinds(db_sessions) == {"KFH": asked}
+
+
+async def test_registering_sets_the_kind_of_that_accounts_sender_id_only(
+    db_sessions: SessionFactory, hasher: PasswordHasher
+) -> None:
+    await _create(db_sessions, hasher)
+    await _create(db_sessions, hasher, username="bob", mobile="+965 5000 0001")
+    async with db_sessions.begin() as session:
+        await add_sender_id(session, username="bob", sender="KFH")
+
+    async with db_sessions.begin() as session:
+        added = await register_sender_id(
+            session, username="alice", sender="KFH", transactional=True
+        )
+
+    assert added.added
+    async with db_sessions() as session:
+        rows = await session.execute(
+            select(Account.username, SenderId.transactional).join(SenderId.account)
+        )
+        assert sorted((name, kind) for name, kind in rows) == [("Alice", True), ("bob", False)]
+
+
 # --- set_api_allowlist ----------------------------------------------------------------------
 
 
@@ -501,6 +564,24 @@ async def test_account_profiles_read_accounts_and_their_sender_ids_by_username_k
         # No sender ID: an empty set, not a missing account.
         "bob": AccountProfile(bob.id, "bob", "96550000001", "KW", frozenset()),
     }
+
+
+async def test_account_profiles_name_each_accounts_own_transactional_sender_ids(
+    db_engine: AsyncEngine, db_sessions: SessionFactory, hasher: PasswordHasher
+) -> None:
+    await _create(db_sessions, hasher)
+    await _create(db_sessions, hasher, username="bob", mobile="+965 5000 0001")
+    async with db_sessions.begin() as session:
+        await add_sender_id(session, username="alice", sender="KFH", transactional=True)
+        await add_sender_id(session, username="alice", sender="MyShop")
+        await add_sender_id(session, username="bob", sender="MyShop", transactional=True)
+
+    async with read_connection(db_engine) as connection:
+        profiles = await account_profiles(connection, ["alice", "bob"])
+
+    assert profiles["alice"].sender_ids == {"KFH", "MyShop"}
+    assert profiles["alice"].transactional_sender_ids == {"KFH"}
+    assert profiles["bob"].transactional_sender_ids == {"MyShop"}
 
 
 async def test_account_profiles_of_no_valid_username_ask_nothing(db_engine: AsyncEngine) -> None:

@@ -4,18 +4,22 @@ refusal of every bad body with a stable code (never a 500)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from api_calls import ClientMaker, bearer
 from customer_accounts import bare_account
 from sqlalchemy import delete
 
+from secgate import appkeys
 from secgate.alerts.store import list_alerts
 from secgate.app import create_app
 from secgate.checks.protected_senders import add_protected_sender
+from secgate.checks.verdict import CheckResult, FailMode, MessageUnderCheck, passed
 from secgate.settings import Settings
 from secgate.storage.db import SessionFactory
 from secgate.storage.models import SenderId, TokenRole
@@ -225,6 +229,88 @@ async def test_with_username_the_pumping_checks_judge_the_recipients(
     assert answer["reasons"][-1]["check"] == "pumping"
     # A dry run throttles nothing: the same check answers the same.
     assert (await check(client, pipeline_token, body))["reasons"] == answer["reasons"]
+
+
+@dataclass
+class Recorder:
+    """A check put first in the app's pipeline that only notes what it was asked about."""
+
+    name: str = "recorder"
+    fails: FailMode = "closed"
+    seen: dict[str, MessageUnderCheck] = field(default_factory=dict)  # by sender
+
+    async def check(self, message: MessageUnderCheck) -> CheckResult:
+        self.seen[message.sender] = message
+        return passed(self.name)
+
+
+@pytest.fixture
+async def recorded(
+    aiohttp_client: ClientMaker, make_settings: Callable[..., Settings], database_url: str
+) -> tuple[TestClient, Recorder]:
+    """The app (as `client`), its pipeline led by a Recorder."""
+    recorder = Recorder()
+    app = create_app(make_settings(database_url=database_url))
+
+    async def record_first(app: web.Application) -> AsyncIterator[None]:
+        app[appkeys.CHECKS] = app[appkeys.CHECKS].with_first(recorder)
+        yield
+
+    app.cleanup_ctx.append(record_first)
+    return await aiohttp_client(app), recorder
+
+
+@pytest.fixture
+async def transactional_accounts(db_sessions: SessionFactory) -> None:
+    """Two accounts with transactional sender IDs: clinic's "Clinic", and courier's
+    "Courier" and "MyShop" (clinic has "MyShop" too, not transactional)."""
+    async with db_sessions.begin() as session:
+        session.add(
+            bare_account(
+                "clinic",
+                sender_ids=[SenderId(name="Clinic", transactional=True), SenderId(name="MyShop")],
+            )
+        )
+        session.add(
+            bare_account(
+                "courier",
+                sender_ids=[
+                    SenderId(name="Courier", transactional=True),
+                    SenderId(name="MyShop", transactional=True),
+                ],
+            )
+        )
+
+
+@pytest.mark.usefixtures("transactional_accounts")
+async def test_the_checks_see_exactly_the_named_accounts_transactional_sender_ids(
+    recorded: tuple[TestClient, Recorder], pipeline_token: dict[str, str]
+) -> None:
+    client, recorder = recorded
+    await check(client, pipeline_token, {"username": "clinic", "sender": "MyShop", "message": OTP})
+
+    seen = recorder.seen["MyShop"]
+    assert seen.account_sender_ids == {"Clinic", "MyShop"}
+    assert seen.transactional_sender_ids == {"Clinic"}
+
+
+@pytest.mark.usefixtures("transactional_accounts")
+async def test_in_a_batch_each_message_carries_its_own_accounts_transactional_sender_ids(
+    recorded: tuple[TestClient, Recorder], pipeline_token: dict[str, str]
+) -> None:
+    client, recorder = recorded
+    messages = [
+        {"username": "clinic", "sender": "Clinic", "message": OTP},
+        {"username": "courier", "sender": "Courier", "message": OTP},
+        {"sender": "Anyone", "message": OTP},  # no account: none is transactional
+    ]
+    await check(client, pipeline_token, {"messages": messages}, path=BATCH_PATH)
+
+    assert {sender: m.transactional_sender_ids for sender, m in recorder.seen.items()} == {
+        "Clinic": {"Clinic"},
+        "Courier": {"Courier", "MyShop"},
+        "Anyone": set(),
+    }
 
 
 # --- dry runs and alerts ----------------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 from customer_accounts import register_account, stored_balance
 from sqlalchemy import func, select
 
+from secgate.accounts.registry import add_sender_id
 from secgate.alerts.store import AlertSink, AlertView, list_alerts
 from secgate.checks.pipeline import SPAM_REFUSAL, Pipeline
 from secgate.checks.pumping import pumping_checks
@@ -380,6 +381,27 @@ class TestPassed:
         )
         assert (sent.client_ip, sent.account_sender_ids) == ("198.51.100.7", {"MyShop"})
         assert await stored_alerts(db_sessions) == []
+
+    async def test_the_checks_see_exactly_the_accounts_transactional_sender_ids(
+        self,
+        db_sessions: SessionFactory,
+        memory_hot: MemoryHotState,
+        account_id: int,
+        make_service: Any,
+        counter: Counter,
+    ) -> None:
+        # "MyShop" and "Clinic" are transactional elsewhere: only the sender's own count.
+        await register_account(db_sessions, "other", senders=["Other"])
+        async with db_sessions.begin() as session:
+            await add_sender_id(session, username="shop", sender="Clinic", transactional=True)
+            await add_sender_id(session, username="other", sender="MyShop", transactional=True)
+            await add_sender_id(session, username="other", sender="Courier", transactional=True)
+
+        await make_service(memory_hot).send(request(account_id, "hello", sender="Clinic"))
+
+        (checked,) = counter.checked
+        assert checked.account_sender_ids == {"MyShop", "Clinic"}
+        assert checked.transactional_sender_ids == {"Clinic"}
 
     async def test_the_checks_see_the_sender_recipients_will_see(
         self, memory_hot: MemoryHotState, account_id: int, make_service: Any, counter: Counter
