@@ -27,18 +27,20 @@ def _candidates_table(metadata: Mapping[str, Any]) -> str:
     lines = [
         "",
         "Every candidate, out of fold (collection figures at that candidate's own thresholds;",
-        "the last column: the supplement's spam rejected):",
+        "the last column: the supplement's spam rejected at the transactional ones):",
         "",
-        "| C | length weight | word weight | reject | hold | spam rejected | ham rejected "
-        "| MCC | spam stopped | supplement spam rejected |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| C | length weight | word weight | reject | spam rejected | MCC "
+        "| transactional reject | transactional hold | spam rejected | MCC "
+        "| supplement spam rejected |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['svm_c']:g} | {row['length_weight']:g} | {row['word_weight']:g} "
-            f"| {row['reject_score']} | {row['hold_score']} | {_percent(row['spam_caught'])} "
-            f"| {_percent(row['ham_blocked'])} | {row['mcc']:.3f} "
-            f"| {_percent(row['spam_caught_with_hold'])} "
+            f"| {row['reject_score']} | {_percent(row['spam_caught'])} | {row['mcc']:.3f} "
+            f"| {row['transactional_reject_score']} | {row['transactional_hold_score']} "
+            f"| {_percent(row['transactional_spam_caught'])} "
+            f"| {row['transactional_mcc']:.3f} "
             f"| {_percent(row['supplement_spam_caught'])} |"
         )
     return "\n".join(lines) + "\n"
@@ -57,10 +59,18 @@ def _grid() -> str:
 def render(metadata: Mapping[str, Any], model_name: str) -> str:
     stats = metadata["corpus"]
     held = metadata["held_out_metrics"]
+    held_tx = metadata["held_out_transactional_metrics"]
     cv = metadata["cv_metrics"]
+    cv_tx = metadata["cv_transactional_metrics"]
+    supplement = metadata["supplement_cv_metrics"]
+    supplement_tx = metadata["supplement_cv_transactional_metrics"]
     versions = metadata.get("versions") or {}
     trained = metadata.get("trained_at") or datetime.date.today().isoformat()
     reject, hold = metadata["reject_score"], metadata["hold_score"]
+    reject_tx, hold_tx = (
+        metadata["transactional_reject_score"],
+        metadata["transactional_hold_score"],
+    )
     held_percent = round(100 * metadata["test_fraction"])
     floor_note = (
         f"\nThe reject threshold is the floor ({train.MIN_REJECT_SCORE}): out of fold, less "
@@ -79,7 +89,10 @@ rewrites it.
 Gives each SMS a spam score, a calibrated probability in 0..1. The pre-send check
 (`secgate/checks/spam_model.py`) rejects a message scoring at or above
 `SECGATE_SPAM_REJECT_SCORE` with ERR032 and holds one at or above
-`SECGATE_SPAM_HOLD_SCORE` for staff review.
+`SECGATE_SPAM_HOLD_SCORE` for staff review. A message from one of the account's
+transactional sender IDs (registered so by staff, for one-time codes and notices:
+`sender add --transactional`) is judged at `SECGATE_SPAM_TRANSACTIONAL_REJECT_SCORE` and
+`SECGATE_SPAM_TRANSACTIONAL_HOLD_SCORE` instead (below: why).
 
 ## Data
 
@@ -148,34 +161,40 @@ message of its template, as a new kind of transactional message would be. For ea
 candidate ({_grid()}; the neighbourhood that mattered of an earlier grid of 18, C in 1, 3 ×
 length weight in 0, 0.1, 0.3 × word weight in 1, 2, 3, where C = 3 scored within a
 message of C = 1 and no length feature or word weight 1 cost 2 to 5 points of spam
-caught) the thresholds are read off those scores:
+caught) two pairs of thresholds are read off those scores:
 
-- reject = the lowest score (step 0.001) at or above which at most
-  {100 * train.MAX_HAM_REJECTED:g} % of the collection's training ham lies (half the 0.2 %
-  target, a margin for unseen traffic) and at most
-  {100 * train.MAX_SUPPLEMENT_HAM_REJECTED:g} % of the supplement's transactional ham, never
-  below {train.MIN_REJECT_SCORE};
-- hold = the same for at most {100 * train.MAX_HAM_HELD_OR_REJECTED:g} % of the collection's ham
-  and at most {100 * train.MAX_SUPPLEMENT_HAM_HELD_OR_REJECTED:g} % of the supplement's ham held
-  or rejected (what staff can review).
+- **default**, for any sender ID: reject = the lowest score (step 0.001) at or above
+  which at most {100 * train.MAX_HAM_REJECTED:g} % of the collection's training ham lies
+  (half the 0.2 % target, a margin for unseen traffic), never below
+  {train.MIN_REJECT_SCORE}; hold = the same for at most
+  {100 * train.MAX_HAM_HELD_OR_REJECTED:g} % of the collection's ham held or rejected;
+- **transactional**, for the account's transactional sender IDs: the same, and also at
+  most {100 * train.MAX_SUPPLEMENT_HAM_REJECTED:g} % of the supplement's transactional ham
+  rejected and at most {100 * train.MAX_SUPPLEMENT_HAM_HELD_OR_REJECTED:g} % held or
+  rejected.
 
-Why those supplement budgets: the issue requires codes and bank and delivery notices to
-pass, and a refused code is lost to its user, so no transactional ham may be rejected
-(the collection's own rate, {100 * train.MAX_HAM_REJECTED:g} %, also allows none of
-{stats["supplement_ham"]}); a held one is delayed, not lost, so a small share may be held.
-Because whole templates are held out, these scores are those of kinds of message the
-model has not seen, not of siblings of messages it has: they, not the collection, set
-both thresholds (the highest-scoring transactional ham are order and delivery notices
-with a tracking link or a "Reply STOP" footer, which read like today's scams and 2011
-spam). Since a whole template is unseen, the reject threshold is set by the one
-template the model finds most spam-like, and moves with which templates share a fold.
+Why two pairs: the collection's spam (premium-rate offers full of numbers, links and
+"reply STOP") reads like today's notices. Out of fold, at the default thresholds,
+{_percent(supplement["ham_blocked"])} of the supplement's transactional ham
+({supplement["false_positive"]} of {supplement["ham"]}, all of templates the model had not
+seen) would be rejected: order and delivery notices with a tracking link or a "Reply
+STOP" footer, top-up and payment receipts. A refused one-time code or notice is lost to
+its user, so a sender ID that staff registered as transactional gets thresholds that
+reject none of them ({_percent(supplement_tx["ham_blocked"])} rejected,
+{_percent(supplement_tx["ham_held_or_blocked"])} held or rejected), at a price in spam
+caught that the figures below show. Because whole templates are held out, the
+transactional reject threshold is set by the one unseen template the model finds most
+spam-like, and moves with which templates share a fold.
 
-The candidate with the best MCC of its reject decision on the collection wins. Chosen:
-C = {metadata["svm_c"]}, length weight {metadata["length_weight"]}, word weight
-{metadata.get("word_weight", 1.0)}; out of fold it rejected
-{_percent(cv["spam_caught"])} of spam and {_percent(cv["ham_blocked"])} of ham (MCC
-{cv["mcc"]:.3f}), and stopped (rejected or held) {_percent(cv["spam_caught_with_hold"])} of
-spam and {_percent(cv["ham_held_or_blocked"])} of ham.{_supplement_cv(metadata)}
+The candidate with the best MCC of its reject decision on the collection at its
+transactional thresholds (the binding ones) wins. Chosen: C = {metadata["svm_c"]},
+length weight {metadata["length_weight"]}, word weight {metadata.get("word_weight", 1.0)}.
+Out of fold on the collection it rejected {_percent(cv["spam_caught"])} of spam and
+{_percent(cv["ham_blocked"])} of ham (MCC {cv["mcc"]:.3f}) at the default thresholds, and
+{_percent(cv_tx["spam_caught"])} of spam and {_percent(cv_tx["ham_blocked"])} of ham (MCC
+{cv_tx["mcc"]:.3f}) at the transactional ones. On the supplement's scam spam, out of fold,
+it rejected {_percent(supplement["spam_caught"])} at the default thresholds and
+{_percent(supplement_tx["spam_caught"])} at the transactional ones.
 {_candidates_table(metadata)}
 ## Thresholds
 
@@ -183,34 +202,21 @@ spam and {_percent(cv["ham_held_or_blocked"])} of ham.{_supplement_cv(metadata)}
 |---|---|
 | `SECGATE_SPAM_REJECT_SCORE` | {reject} |
 | `SECGATE_SPAM_HOLD_SCORE` | {hold} |
+| `SECGATE_SPAM_TRANSACTIONAL_REJECT_SCORE` | {reject_tx} |
+| `SECGATE_SPAM_TRANSACTIONAL_HOLD_SCORE` | {hold_tx} |
 {floor_note}
 ## Held-out figures (measured once)
 
-On the {held["n"]} held-out messages ({held["spam"]} spam, {held["ham"]} ham) at those
-thresholds. "Caught" and "blocked" count rejections only; the last rows count holds too.
-`python -m secgate spam-model evaluate --data FILE` on the held-out part reproduces them
+On the {held["n"]} held-out messages ({held["spam"]} spam, {held["ham"]} ham), at each
+pair of thresholds. "Caught" and "blocked" count rejections only; the last rows count
+holds too. `python -m secgate spam-model evaluate --data FILE` on the held-out part
+reproduces the first column, and with `--transactional` the second
 (`tests/spam_model/test_spam_model_cli.py` checks it).
 
-| figure | value |
-|---|---|
-| accuracy | {_percent(held["accuracy"])} |
-| spam caught (rejected; recall) | {_percent(held["spam_caught"])} |
-| ham blocked (rejected) | {_percent(held["ham_blocked"])} |
-| MCC | {held["mcc"]:.4f} |
-| precision | {_percent(held["precision"])} |
-| spam rejected or held | {_percent(held["spam_caught_with_hold"])} |
-| ham held (not rejected) | {_percent(held["ham_held"])} |
-
-Confusion matrix of the reject decision:
-
-| | rejected | not rejected |
-|---|---|---|
-| spam | {held["true_positive"]} | {held["false_negative"]} |
-| ham | {held["false_positive"]} | {held["true_negative"]} |
-
+{_held_out_tables(held, held_tx)}
 For comparison, the collection's paper (Table 7, a 70/30 split without deduplication)
 reports its best method catching 83.10 % of spam at 0.18 % ham blocked (MCC 0.893).
-{_collection_only(metadata)}
+
 ## Versions
 
 {", ".join(f"{name} {version}" for name, version in versions.items()) or "not recorded"}.
@@ -229,6 +235,11 @@ reports its best method catching 83.10 % of spam at 0.18 % ham blocked (MCC 0.89
 - The scores are calibrated on the training mixture; on traffic with another spam
   share the same score means another probability: choose thresholds on your own data.
 - The model sees text only: sender, recipients and rate are the other checks' work.
+  Only which thresholds apply depends on the sender: a notice sent from a sender ID
+  that staff have not registered as transactional is judged at the default thresholds,
+  which would refuse {_percent(supplement["ham_blocked"])} of the supplement's unseen
+  kinds of notice (above). Register the sender IDs of codes and notices as
+  transactional (`sender add --transactional`).
 
 ## Retraining
 
@@ -238,56 +249,46 @@ reports its best method catching 83.10 % of spam at 0.18 % ham blocked (MCC 0.89
 ```
 
 `train` rewrites `{model_name}` and this card, and prints the new thresholds: set
-`SECGATE_SPAM_REJECT_SCORE` and `SECGATE_SPAM_HOLD_SCORE` to them (or change the
-defaults in `secgate/settings.py`). The model file is loaded with skops, trusting only
-the types listed in `secgate/spam_model/model_file.py`.
+`SECGATE_SPAM_REJECT_SCORE`, `SECGATE_SPAM_HOLD_SCORE` and their `_TRANSACTIONAL_` twins to
+them (or change the defaults in `secgate/settings.py`). The model file is loaded with
+skops, trusting only the types listed in `secgate/spam_model/model_file.py`.
 """
 
 
-def _supplement_cv(metadata: Mapping[str, Any]) -> str:
-    supplement = metadata.get("supplement_cv_metrics")
-    if not supplement or not supplement["n"]:
-        return ""
-    return (
-        f" On the supplement, out of fold, it rejected {_percent(supplement['spam_caught'])} of"
-        f" spam and {_percent(supplement['ham_blocked'])} of ham, and stopped"
-        f" {_percent(supplement['spam_caught_with_hold'])} of spam and"
-        f" {_percent(supplement['ham_held_or_blocked'])} of ham."
-    )
+# The held-out table's rows: label, metric, shown as a share (else as MCC).
+_HELD_OUT_ROWS = (
+    ("accuracy", "accuracy", True),
+    ("spam caught (rejected; recall)", "spam_caught", True),
+    ("ham blocked (rejected)", "ham_blocked", True),
+    ("MCC", "mcc", False),
+    ("precision", "precision", True),
+    ("spam rejected or held", "spam_caught_with_hold", True),
+    ("ham held (not rejected)", "ham_held", True),
+)
 
 
-def _collection_only(metadata: Mapping[str, Any]) -> str:
-    points = metadata.get("collection_only_operating_points") or []
-    if not points:
-        return ""
-    held = metadata["held_out_metrics"]
-    lines = [
-        "",
-        "## What the transactional rule costs",
-        "",
-        "The reject threshold answers for the supplement's unseen transactional templates as",
-        "well as for the collection. Read off the collection's out-of-fold scores alone (no",
-        "floor, no supplement budget), it would be lower; the same held-out scores at those",
-        "thresholds, which are not used in service, and the share of the supplement's",
-        "transactional ham (out of fold: templates the model had not seen) they would reject:",
-        "",
-        "| reject threshold read off | reject | spam caught | ham blocked | MCC "
-        "| transactional ham rejected |",
-        "|---|---|---|---|---|---|",
-        f"| collection and supplement (shipped) | {metadata['reject_score']} "
-        f"| {_percent(held['spam_caught'])} | {_percent(held['ham_blocked'])} "
-        f"| {held['mcc']:.4f} "
-        f"| {_percent(metadata['supplement_cv_metrics']['ham_blocked'])} |",
+def _held_out_tables(held: Mapping[str, Any], held_tx: Mapping[str, Any]) -> str:
+    def shown(metrics: Mapping[str, Any], key: str, share: bool) -> str:
+        return _percent(metrics[key]) if share else f"{metrics[key]:.4f}"
+
+    def counts(first: str, second: str) -> str:
+        return f"{held[first]} ({held_tx[first]}) | {held[second]} ({held_tx[second]})"
+
+    lines = ["| figure | default thresholds | transactional thresholds |", "|---|---|---|"]
+    lines += [
+        f"| {label} | {shown(held, key, share)} | {shown(held_tx, key, share)} |"
+        for label, key, share in _HELD_OUT_ROWS
     ]
-    for point in points:
-        out, extra = point["held_out"], point["supplement_out_of_fold"]
-        lines.append(
-            f"| collection alone, at most {_percent(point['ham_budget'])} of its ham "
-            f"| {point['reject_score']} | {_percent(out['spam_caught'])} "
-            f"| {_percent(out['ham_blocked'])} | {out['mcc']:.4f} "
-            f"| {_percent(extra['ham_blocked'])} "
-            f"({extra['false_positive']} of {extra['ham']}) |"
-        )
+    lines += [
+        "",
+        "Confusion matrix of the reject decision at the default thresholds (transactional in",
+        "brackets):",
+        "",
+        "| | rejected | not rejected |",
+        "|---|---|---|",
+        f"| spam | {counts('true_positive', 'false_negative')} |",
+        f"| ham | {counts('false_positive', 'true_negative')} |",
+    ]
     return "\n".join(lines) + "\n"
 
 

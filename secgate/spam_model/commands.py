@@ -4,9 +4,11 @@
   Collection beside the checkout), write the model file (SECGATE_SPAM_MODEL_PATH,
   default models/spam-model.skops) and its card (the same name, .md) atomically, print
   the held-out metrics as one JSON line. A progress bar on stderr counts the fits.
-- `evaluate --data FILE`: score FILE with the model in use and print one JSON line:
-  n, accuracy, spam_caught, ham_blocked, mcc, msgs_per_s (and the hold figures), at
-  SECGATE_SPAM_REJECT_SCORE / SECGATE_SPAM_HOLD_SCORE. A progress bar counts messages.
+- `evaluate --data FILE [--transactional]`: score FILE with the model in use and print
+  one JSON line: n, accuracy, spam_caught, ham_blocked, mcc, msgs_per_s (and the hold
+  figures), at SECGATE_SPAM_REJECT_SCORE / SECGATE_SPAM_HOLD_SCORE, or with
+  `--transactional` at the thresholds of transactional sender IDs
+  (SECGATE_SPAM_TRANSACTIONAL_*). A progress bar counts messages.
 
 scikit-learn is imported only when one of these runs: other commands start fast.
 """
@@ -54,6 +56,12 @@ def add_parser(commands: Any) -> None:
         help="print one JSON line with the metrics of the model in use on a labelled file",
     )
     evaluate.add_argument("--data", required=True, help="labelled file, `ham|spam<TAB>text`")
+    evaluate.add_argument(
+        "--transactional",
+        action="store_true",
+        help="judge at the thresholds of transactional sender IDs "
+        "(SECGATE_SPAM_TRANSACTIONAL_REJECT_SCORE / _HOLD_SCORE) instead of the default ones",
+    )
     evaluate.set_defaults(run=run_evaluate)
 
 
@@ -86,15 +94,22 @@ def run_train(args: argparse.Namespace, settings: Settings) -> None:
         card.write(card.render(metadata, path.name), path.with_suffix(".md"))
     except OSError as exc:
         raise CommandError(f"cannot write the model under {path.parent}: {exc.strerror}") from exc
-    thresholds = result.chosen.thresholds
-    if (thresholds.reject, thresholds.hold) != (
-        settings.spam_reject_score,
-        settings.spam_hold_score,
-    ):
+    chosen = {
+        "SECGATE_SPAM_REJECT_SCORE": result.chosen.default.thresholds.reject,
+        "SECGATE_SPAM_HOLD_SCORE": result.chosen.default.thresholds.hold,
+        "SECGATE_SPAM_TRANSACTIONAL_REJECT_SCORE": result.chosen.transactional.thresholds.reject,
+        "SECGATE_SPAM_TRANSACTIONAL_HOLD_SCORE": result.chosen.transactional.thresholds.hold,
+    }
+    in_use = {
+        "SECGATE_SPAM_REJECT_SCORE": settings.spam_reject_score,
+        "SECGATE_SPAM_HOLD_SCORE": settings.spam_hold_score,
+        "SECGATE_SPAM_TRANSACTIONAL_REJECT_SCORE": settings.spam_transactional_reject_score,
+        "SECGATE_SPAM_TRANSACTIONAL_HOLD_SCORE": settings.spam_transactional_hold_score,
+    }
+    if chosen != in_use:
         print(
-            f"the new model's thresholds are reject {thresholds.reject}, hold {thresholds.hold}; "
-            f"the settings say {settings.spam_reject_score}, {settings.spam_hold_score}: set "
-            "SECGATE_SPAM_REJECT_SCORE and SECGATE_SPAM_HOLD_SCORE to use the new ones",
+            "the new model's thresholds differ from the settings; to use them, set "
+            + ", ".join(f"{name}={value}" for name, value in chosen.items()),
             file=sys.stderr,
         )
     print(
@@ -102,8 +117,10 @@ def run_train(args: argparse.Namespace, settings: Settings) -> None:
             {
                 "model": str(path),
                 "card": str(path.with_suffix(".md")),
-                "reject_score": thresholds.reject,
-                "hold_score": thresholds.hold,
+                "reject_score": chosen["SECGATE_SPAM_REJECT_SCORE"],
+                "hold_score": chosen["SECGATE_SPAM_HOLD_SCORE"],
+                "transactional_reject_score": chosen["SECGATE_SPAM_TRANSACTIONAL_REJECT_SCORE"],
+                "transactional_hold_score": chosen["SECGATE_SPAM_TRANSACTIONAL_HOLD_SCORE"],
                 "training_seconds": metadata["training_seconds"],
                 "held_out": metadata["held_out_metrics"],
             }
@@ -126,6 +143,13 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> None:
     except model_file.ModelFileError as exc:
         raise CommandError(str(exc)) from exc
     texts, labels = corpus.texts_and_labels(messages)
+    if args.transactional:
+        reject, hold = (
+            settings.spam_transactional_reject_score,
+            settings.spam_transactional_hold_score,
+        )
+    else:
+        reject, hold = settings.spam_reject_score, settings.spam_hold_score
     with tqdm(
         total=len(texts), desc="scoring", unit="msg", file=sys.stderr, mininterval=0.5
     ) as bar:
@@ -133,8 +157,8 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> None:
             model.scores,
             texts,
             labels,
-            settings.spam_reject_score,
-            settings.spam_hold_score,
+            reject,
+            hold,
             progress=bar.update,
         )
     m = result.metrics
@@ -156,8 +180,8 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> None:
                     "ham_rejected": m.false_positive,
                     "ham_passed_or_held": m.true_negative,
                 },
-                "reject_score": settings.spam_reject_score,
-                "hold_score": settings.spam_hold_score,
+                "reject_score": reject,
+                "hold_score": hold,
             }
         )
     )

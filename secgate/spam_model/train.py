@@ -9,15 +9,17 @@ part, fit it there, and measure it once on the held-out part.
    probabilities for every training message, from models that never saw it. The
    supplement (transactional ham and present-day spam, which the collection lacks) is
    cut into the same 10 folds, a whole template to a fold (supplement_folds), so each of
-   its messages is scored out of fold too, by a model that never saw its template. The
-   thresholds that candidate would use are read off those probabilities
-   (choose_thresholds: budgets of ham on both the collection and the supplement), and
-   the candidate with the best MCC of its reject decision on the collection wins (ties:
-   the better share of spam caught, then the simpler model).
+   its messages is scored out of fold too, by a model that never saw its template. Two
+   pairs of thresholds are read off those probabilities (choose_thresholds):
+   - default, for any sender ID: budgets of the collection's ham alone;
+   - transactional, for the account's transactional sender IDs (one-time codes and
+     notices): the collection's budgets and the supplement's transactional ham too, so
+     that no kind of notice the model has not seen is rejected.
+   The candidate with the best MCC of its reject decision on the collection at its
+   transactional thresholds, the binding ones, wins (ties: the better share of spam
+   caught, then the simpler model).
 3. The winner is fitted on the whole training part, and the held-out part is scored
-   once, at the chosen thresholds: those are the figures of the model card. The same
-   scores are also measured at the collection's own operating points
-   (COLLECTION_ONLY_BUDGETS), for the card's comparison only.
+   once and measured at both pairs: those are the figures of the model card.
 
 The model: the text normalised (features.normalise), character 2- to 5-grams within
 words and word 1- and 2-grams, hashed and tf-idf weighted, plus the message's length
@@ -65,18 +67,13 @@ MAX_HAM_HELD_OR_REJECTED = 0.003
 # to its user (a held one is only delayed).
 MAX_SUPPLEMENT_HAM_REJECTED = 0.0
 MAX_SUPPLEMENT_HAM_HELD_OR_REJECTED = 0.01
-# A reject threshold is never below this, whatever the budget allows.
-MIN_REJECT_SCORE = 0.2
+# A reject threshold is never below this, whatever the budget allows: a score under it
+# says the model finds spam unlikely.
+MIN_REJECT_SCORE = 0.1
 # Weight of a supplement message against a collection message in every fit: the
 # supplement is small, and what it teaches (a code or a bank notice is not spam) must
 # outweigh the collection's numbers-and-links-are-spam.
 SUPPLEMENT_WEIGHT = 2.0
-# Budgets of collection ham rejected at which the model's own operating points are also
-# measured on the held-out part: reject thresholds read off the collection's
-# out-of-fold scores alone, without the supplement's budgets or the floor. They are not
-# used in service; the card sets them beside the shipped thresholds to show what keeping
-# every unseen transactional template unrejected costs in spam caught.
-COLLECTION_ONLY_BUDGETS = (MAX_HAM_REJECTED, 0.002)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,24 +99,19 @@ class Thresholds:
 
 
 @dataclass(frozen=True, slots=True)
-class CandidateScore:
-    candidate: Candidate
+class Judged:
+    """A pair of thresholds and the out-of-fold figures at them."""
+
     thresholds: Thresholds
-    metrics: Metrics  # of the collection's out-of-fold probabilities at those thresholds
-    supplement_metrics: Metrics  # of the supplement's, the same way
-    # Reject thresholds of the collection alone, one per COLLECTION_ONLY_BUDGETS, with the
-    # supplement's out-of-fold figures at each.
-    collection_only: tuple[tuple[float, Metrics], ...] = ()
+    metrics: Metrics  # of the collection's training part
+    supplement_metrics: Metrics  # of the supplement (templates the model had not seen)
 
 
 @dataclass(frozen=True, slots=True)
-class OperatingPoint:
-    """The held-out figures at a reject threshold read off the collection alone."""
-
-    ham_budget: float
-    reject_score: float
-    held_out: Metrics
-    supplement_out_of_fold: Metrics  # the supplement's unseen templates at that threshold
+class CandidateScore:
+    candidate: Candidate
+    default: Judged  # any sender ID: the collection's budgets alone
+    transactional: Judged  # a transactional sender ID: the supplement's budgets too
 
 
 @dataclass
@@ -127,8 +119,8 @@ class TrainingResult:
     model: Pipeline
     chosen: CandidateScore
     candidates: list[CandidateScore]
-    held_out: Metrics
-    collection_only: list[OperatingPoint]
+    held_out: Metrics  # at the default thresholds
+    held_out_transactional: Metrics  # at the transactional thresholds
     corpus_stats: dict[str, int]
     training_seconds: float
     supplement_weight: float
@@ -145,35 +137,35 @@ class TrainingResult:
             "svm_c": self.chosen.candidate.svm_c,
             "length_weight": self.chosen.candidate.length_weight,
             "word_weight": self.chosen.candidate.word_weight,
-            "reject_score": self.chosen.thresholds.reject,
-            "hold_score": self.chosen.thresholds.hold,
+            "reject_score": self.chosen.default.thresholds.reject,
+            "hold_score": self.chosen.default.thresholds.hold,
+            "transactional_reject_score": self.chosen.transactional.thresholds.reject,
+            "transactional_hold_score": self.chosen.transactional.thresholds.hold,
             "corpus": dict(self.corpus_stats),
-            "cv_metrics": asdict(self.chosen.metrics),
-            "supplement_cv_metrics": asdict(self.chosen.supplement_metrics),
+            "cv_metrics": asdict(self.chosen.default.metrics),
+            "supplement_cv_metrics": asdict(self.chosen.default.supplement_metrics),
+            "cv_transactional_metrics": asdict(self.chosen.transactional.metrics),
+            "supplement_cv_transactional_metrics": asdict(
+                self.chosen.transactional.supplement_metrics
+            ),
             # Every candidate's cross-validated figures, for the card's table.
             "cv_candidates": [
                 {
                     **asdict(score.candidate),
-                    "reject_score": score.thresholds.reject,
-                    "hold_score": score.thresholds.hold,
-                    "spam_caught": score.metrics.spam_caught,
-                    "ham_blocked": score.metrics.ham_blocked,
-                    "mcc": score.metrics.mcc,
-                    "spam_caught_with_hold": score.metrics.spam_caught_with_hold,
-                    "supplement_spam_caught": score.supplement_metrics.spam_caught,
+                    "reject_score": score.default.thresholds.reject,
+                    "hold_score": score.default.thresholds.hold,
+                    "spam_caught": score.default.metrics.spam_caught,
+                    "mcc": score.default.metrics.mcc,
+                    "transactional_reject_score": score.transactional.thresholds.reject,
+                    "transactional_hold_score": score.transactional.thresholds.hold,
+                    "transactional_spam_caught": score.transactional.metrics.spam_caught,
+                    "transactional_mcc": score.transactional.metrics.mcc,
+                    "supplement_spam_caught": score.transactional.supplement_metrics.spam_caught,
                 }
                 for score in self.candidates
             ],
             "held_out_metrics": asdict(self.held_out),
-            "collection_only_operating_points": [
-                {
-                    "ham_budget": point.ham_budget,
-                    "reject_score": point.reject_score,
-                    "held_out": asdict(point.held_out),
-                    "supplement_out_of_fold": asdict(point.supplement_out_of_fold),
-                }
-                for point in self.collection_only
-            ],
+            "held_out_transactional_metrics": asdict(self.held_out_transactional),
             "training_seconds": round(self.training_seconds, 1),
             "supplement_weight": self.supplement_weight,
             "trained_at": datetime.date.today().isoformat(),
@@ -303,33 +295,23 @@ def train(
                     model, [extra_texts[i] for i in extra_score]
                 )
             tick(1)
-        thresholds = choose_thresholds(y, out_of_fold, extra_y, extra_out_of_fold)
-        metrics = measure(y, out_of_fold, thresholds.reject, thresholds.hold)
-        extra_metrics = measure(extra_y, extra_out_of_fold, thresholds.reject, thresholds.hold)
-        collection_only = tuple(
-            (reject, measure(extra_y, extra_out_of_fold, reject, reject))
-            for reject in (
-                collection_reject_score(y, out_of_fold, budget)
-                for budget in COLLECTION_ONLY_BUDGETS
-            )
-        )
+        default = choose_thresholds(y, out_of_fold)
+        transactional = choose_thresholds(y, out_of_fold, extra_y, extra_out_of_fold)
         scored.append(
-            CandidateScore(candidate, thresholds, metrics, extra_metrics, collection_only)
+            CandidateScore(
+                candidate,
+                default=_judged(default, y, out_of_fold, extra_y, extra_out_of_fold),
+                transactional=_judged(transactional, y, out_of_fold, extra_y, extra_out_of_fold),
+            )
         )
     chosen = max(scored, key=_preference)
     model = _fit(chosen.candidate, texts, y, extra_texts, extra_labels, supplement_weight)
     tick(1)
     held_texts, held_labels = corpus.texts_and_labels(held_out)
     held_scores = spam_probabilities(model, held_texts)
-    held_metrics = measure(
-        held_labels, held_scores, chosen.thresholds.reject, chosen.thresholds.hold
-    )
-    operating_points = [
-        OperatingPoint(budget, reject, measure(held_labels, held_scores, reject, reject), extra)
-        for budget, (reject, extra) in zip(
-            COLLECTION_ONLY_BUDGETS, chosen.collection_only, strict=True
-        )
-    ]
+    default, transactional = chosen.default.thresholds, chosen.transactional.thresholds
+    held_metrics = measure(held_labels, held_scores, default.reject, default.hold)
+    held_transactional = measure(held_labels, held_scores, transactional.reject, transactional.hold)
     stats = {
         "messages_read": len(messages),
         "duplicates_removed": deduplicated.duplicates,
@@ -349,7 +331,7 @@ def train(
         chosen=chosen,
         candidates=scored,
         held_out=held_metrics,
-        collection_only=operating_points,
+        held_out_transactional=held_transactional,
         corpus_stats=stats,
         training_seconds=time.perf_counter() - started,
         supplement_weight=supplement_weight,
@@ -414,10 +396,18 @@ def choose_thresholds(
     return Thresholds(reject=reject, hold=min(hold, reject))
 
 
-def collection_reject_score(is_spam: np.ndarray, scores: np.ndarray, budget: float) -> float:
-    """The lowest reject threshold (step 0.001) at which at most `budget` of the ham
-    lies, with no floor and no other budget: the model's own operating point."""
-    return _above(np.sort(scores[~is_spam])[::-1], budget)
+def _judged(
+    thresholds: Thresholds,
+    is_spam: np.ndarray,
+    scores: np.ndarray,
+    supplement_is_spam: np.ndarray,
+    supplement_scores: np.ndarray,
+) -> Judged:
+    return Judged(
+        thresholds,
+        measure(is_spam, scores, thresholds.reject, thresholds.hold),
+        measure(supplement_is_spam, supplement_scores, thresholds.reject, thresholds.hold),
+    )
 
 
 def _above(ham_descending: np.ndarray, budget: float) -> float:
@@ -433,8 +423,8 @@ def _preference(score: CandidateScore) -> tuple[float, ...]:
     # (no length feature before some, blocks weighted alike, a smaller C: stronger
     # regularisation).
     return (
-        round(score.metrics.mcc, 4),
-        round(score.metrics.spam_caught, 4),
+        round(score.transactional.metrics.mcc, 4),
+        round(score.transactional.metrics.spam_caught, 4),
         -score.candidate.length_weight,
         -abs(score.candidate.word_weight - 1.0),
         -score.candidate.svm_c,

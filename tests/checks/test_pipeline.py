@@ -624,7 +624,8 @@ class TestDefaultPipeline:
         self, text: str, settings: Settings, memory_hot: MemoryHotState
     ) -> None:
         """Every one-time code, bank and delivery notice of the test set passes the whole
-        pipeline, the spam model included, sent by an account that owns its sender.
+        pipeline, the spam model included, sent by an account that owns its sender and
+        registered it as transactional (the spam model's transactional thresholds).
         (The alert sink's database is never reached: a pass raises nothing.)"""
         unused = session_factory(create_engine("sqlite+aiosqlite:///:memory:"))
         pipeline = default_pipeline(
@@ -634,10 +635,17 @@ class TestDefaultPipeline:
             alerts=AlertSink(unused, memory_hot, settings),
         )
         decision = await pipeline.check(
-            message(text, sender="KFH", account_id=OWNER, recipients=("96550000001",))
+            message(
+                text,
+                sender="KFH",
+                account_id=OWNER,
+                account_sender_ids=frozenset({"KFH"}),
+                transactional_sender_ids=frozenset({"KFH"}),
+                recipients=("96550000001",),
+            )
         )
         assert (decision.verdict, decision.reasons) == (Verdict.PASS, [])
-        assert 0.0 <= decision.spam_score < settings.spam_hold_score
+        assert 0.0 <= decision.spam_score < settings.spam_transactional_hold_score
 
     async def test_spam_is_refused_with_err032_and_its_score(
         self, settings: Settings, memory_hot: MemoryHotState, alerts: AlertSink

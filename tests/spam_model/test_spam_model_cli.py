@@ -46,6 +46,20 @@ class TestEvaluate:
         assert figures["msgs_per_s"] > 0
         assert "scoring" in run.stderr  # the progress bar
 
+    def test_transactional_reproduces_the_cards_transactional_figures(self, tmp_path: Path) -> None:
+        held_out = split(deduplicate(read_labelled(COLLECTION)).messages)[1]
+        write_labelled(held_out, tmp_path / "held-out.txt")
+        run = secgate(
+            "spam-model", "evaluate", "--data", str(tmp_path / "held-out.txt"), "--transactional"
+        )
+        assert run.returncode == 0, run.stderr
+        figures = json.loads(run.stdout)
+        metadata = load(Settings.from_env({}).spam_model_path).metadata
+        card = metadata["held_out_transactional_metrics"]
+        for name in ("n", "accuracy", "spam_caught", "ham_blocked", "mcc"):
+            assert figures[name] == card[name], name
+        assert figures["reject_score"] == metadata["transactional_reject_score"]
+
     def test_the_thresholds_come_from_the_settings(self, tmp_path: Path) -> None:
         write_labelled(split(deduplicate(read_labelled(COLLECTION)).messages)[1], tmp_path / "h")
         run = secgate(

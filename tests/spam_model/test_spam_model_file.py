@@ -34,6 +34,13 @@ class TestShippedModel:
         settings = Settings.from_env({})
         assert settings.spam_reject_score == shipped.metadata["reject_score"]
         assert settings.spam_hold_score == shipped.metadata["hold_score"]
+        assert (
+            settings.spam_transactional_reject_score
+            == shipped.metadata["transactional_reject_score"]
+        )
+        assert (
+            settings.spam_transactional_hold_score == shipped.metadata["transactional_hold_score"]
+        )
 
     def test_it_records_how_it_was_made(self, shipped: SpamModel) -> None:
         metadata = shipped.metadata
@@ -44,7 +51,8 @@ class TestShippedModel:
     def test_the_card_shows_the_held_out_figures_of_the_file(self, shipped: SpamModel) -> None:
         card = SHIPPED.with_suffix(".md").read_text(encoding="utf-8")
         held = shipped.metadata["held_out_metrics"]
-        assert f"| MCC | {held['mcc']:.4f} |" in card
+        held_tx = shipped.metadata["held_out_transactional_metrics"]
+        assert f"| MCC | {held['mcc']:.4f} | {held_tx['mcc']:.4f} |" in card
         assert f"| `SECGATE_SPAM_REJECT_SCORE` | {shipped.metadata['reject_score']} |" in card
         assert "doi:10.1145/2034691.2034742" in card
 

@@ -52,25 +52,6 @@ class TestChooseThresholds:
         assert chosen.hold <= chosen.reject
 
 
-class TestCollectionRejectScore:
-    """The model's own operating point: the collection's budget alone, no floor."""
-
-    def test_it_is_the_budget_threshold_without_the_floor(self) -> None:
-        scores = np.array([0.001] * 999 + [0.05, 0.9])
-        is_spam = np.array([False] * 1000 + [True])
-        # 1 ham of 1000 may lie at or above: 0.05 may, 0.001 may not.
-        assert train.collection_reject_score(is_spam, scores, 0.001) == 0.002
-        assert choose_thresholds(is_spam, scores).reject == train.MIN_REJECT_SCORE
-
-    def test_a_larger_budget_never_raises_it(self) -> None:
-        scores = np.concatenate([TestChooseThresholds.HAM, TestChooseThresholds.SPAM])
-        is_spam = np.array([False] * 1000 + [True] * 3)
-        strict, loose = (
-            train.collection_reject_score(is_spam, scores, budget) for budget in (0.001, 0.003)
-        )
-        assert (strict, loose) == (0.901, 0.701)
-
-
 class TestSupplementBudgets:
     """The supplement's transactional ham, scored out of fold, has budgets of its own:
     none rejected, at most 1 % held or rejected."""
@@ -188,20 +169,33 @@ class TestTrain:
             0.1,
             2.0,
         )
-        assert metadata["reject_score"] == trained.chosen.thresholds.reject
+        assert metadata["reject_score"] == trained.chosen.default.thresholds.reject
         assert metadata["supplement_weight"] == train.SUPPLEMENT_WEIGHT
 
-    def test_the_collection_only_operating_points_are_measured_on_the_held_out_part(
+    def test_both_pairs_of_thresholds_are_recorded_and_measured_on_the_held_out_part(
         self, trained: train.TrainingResult
     ) -> None:
-        points = trained.metadata()["collection_only_operating_points"]
-        assert [point["ham_budget"] for point in points] == list(train.COLLECTION_ONLY_BUDGETS)
-        for point in points:
-            # Fewer constraints than the shipped threshold: never above it.
-            assert point["reject_score"] <= trained.chosen.thresholds.reject
-            assert point["held_out"]["n"] == trained.held_out.n
-            assert point["held_out"]["spam_caught"] >= trained.held_out.spam_caught
-            assert point["supplement_out_of_fold"]["n"] == 3
+        metadata = trained.metadata()
+        default, transactional = trained.chosen.default, trained.chosen.transactional
+        assert (metadata["reject_score"], metadata["hold_score"]) == (
+            default.thresholds.reject,
+            default.thresholds.hold,
+        )
+        assert (
+            metadata["transactional_reject_score"],
+            metadata["transactional_hold_score"],
+        ) == (transactional.thresholds.reject, transactional.thresholds.hold)
+        assert metadata["held_out_metrics"]["n"] == trained.held_out.n
+        assert metadata["held_out_transactional_metrics"]["n"] == trained.held_out.n
+
+    def test_the_transactional_pair_is_never_below_the_default_one(
+        self, trained: train.TrainingResult
+    ) -> None:
+        # The same budgets on the collection, and the supplement's on top.
+        default, transactional = trained.chosen.default, trained.chosen.transactional
+        assert default.thresholds.reject <= transactional.thresholds.reject
+        assert default.thresholds.hold <= transactional.thresholds.hold
+        assert trained.held_out.spam_caught >= trained.held_out_transactional.spam_caught
 
     def test_too_few_distinct_messages_are_refused(self, small: list[LabelledMessage]) -> None:
         with pytest.raises(CorpusError, match="too few distinct messages"):
