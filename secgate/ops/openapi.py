@@ -971,6 +971,11 @@ def _check_schemas() -> dict[str, Any]:
             "code": {"type": "string", "examples": ["ERR032"]},
             "reason": {"type": "string"},
             "not_checked": {"type": "boolean"},
+            "spam_thresholds": {
+                "enum": ["default", "transactional"],
+                "description": "From the spam model: which pair of thresholds judged the "
+                "message (`transactional` for the account's transactional sender IDs).",
+            },
         },
         "additionalProperties": True,
     }
