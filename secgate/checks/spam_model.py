@@ -73,20 +73,21 @@ class SpamThresholds:
 
     reject: float
     hold: float
-    kind: str = "default"  # which settings they are, as results and errors name them
-    setting_prefix: str = "SECGATE_SPAM_"
+    kind: str = "default"  # "default" or "transactional", as results and errors name them
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.hold <= self.reject <= 1.0:
+            prefix = (
+                "SECGATE_SPAM_" if self.kind == "default" else f"SECGATE_SPAM_{self.kind.upper()}_"
+            )
             raise SettingsError(
-                f"{self.setting_prefix}HOLD_SCORE ({self.hold}) and "
-                f"{self.setting_prefix}REJECT_SCORE ({self.reject}) must satisfy "
-                "0 <= hold <= reject <= 1"
+                f"{prefix}HOLD_SCORE ({self.hold}) and {prefix}REJECT_SCORE ({self.reject}) "
+                "must satisfy 0 <= hold <= reject <= 1"
             )
 
 
 def transactional_thresholds(reject: float, hold: float) -> SpamThresholds:
-    return SpamThresholds(reject, hold, "transactional", "SECGATE_SPAM_TRANSACTIONAL_")
+    return SpamThresholds(reject, hold, "transactional")
 
 
 class SpamModelCheck:
